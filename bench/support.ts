@@ -1,0 +1,248 @@
+// Plumbing shared by the benchmark: child servers, databases, ports, files, statistics, machine.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+
+export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(BENCH_DIR, '..');
+export const MiB = 2 ** 20;
+export const GiB = 2 ** 30;
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export async function waitFor<T>(check: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 60_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check().catch(() => null);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+export interface Child {
+  name: string;
+  url: string;
+  pid: number;
+  process: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts `node --import tsx <script>` (cwd = root) and waits until `ready` answers. */
+export async function spawnNode(options: {
+  name: string;
+  script: string;
+  env: Record<string, string>;
+  cwd?: string;
+  port: number;
+  readyPath: string;
+  nodeArgs?: string[];
+}): Promise<Child> {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', options.script], {
+    cwd: options.cwd ?? ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...options.env, PORT: String(options.port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-50_000);
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `http://127.0.0.1:${options.port}`;
+  await Promise.race([
+    waitFor(async () => {
+      const res = await fetch(url + options.readyPath, { method: options.readyPath === '/files' ? 'OPTIONS' : 'GET' });
+      await res.arrayBuffer();
+      return res.status < 500;
+    }, `${options.name} to start`),
+    exited.then(() => {
+      throw new Error(`${options.name} exited during start:\n${output}`);
+    }),
+  ]);
+  return {
+    name: options.name,
+    url,
+    pid: child.pid!,
+    process: child,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Peak and current resident set size of a process, from /proc (bytes). */
+export async function memoryOf(pid: number): Promise<{ hwm: number; rss: number } | null> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+    return { hwm: kb('VmHWM'), rss: kb('VmRSS') };
+  } catch {
+    return null;
+  }
+}
+
+export interface BenchDatabase {
+  url: string;
+  sql: postgres.Sql;
+  drop(): Promise<void>;
+}
+
+export const DATABASE_SERVER = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A fresh database on the Postgres at DATABASE_URL (the server migrates it at start). */
+export async function createDatabase(): Promise<BenchDatabase> {
+  const name = `bench_${randomBytes(5).toString('hex')}`;
+  const admin = postgres(DATABASE_SERVER, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(DATABASE_SERVER);
+  url.pathname = `/${name}`;
+  const sql = postgres(url.toString(), { max: 2, onnotice: () => {} });
+  return {
+    url: url.toString(),
+    sql,
+    drop: async () => {
+      await sql.end({ timeout: 2 });
+      const admin2 = postgres(DATABASE_SERVER, { max: 1, onnotice: () => {} });
+      try {
+        await admin2.unsafe(`drop database if exists "${name}" with (force)`);
+      } finally {
+        await admin2.end();
+      }
+    },
+  };
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(path.join(process.env.BENCH_TMPDIR ?? os.tmpdir(), `tusbench-${prefix}-`));
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Writes `size` random bytes (generated in 16 MiB blocks, so memory stays small). */
+export async function randomFile(file: string, size: number): Promise<string> {
+  const out = createWriteStream(file);
+  const block = 16 * MiB;
+  for (let written = 0; written < size; ) {
+    const n = Math.min(block, size - written);
+    if (!out.write(randomBytes(n))) await new Promise<void>((r) => out.once('drain', () => r()));
+    written += n;
+  }
+  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  return file;
+}
+
+/** Flushes dirty pages so that one run's writeback does not slow down the next one. */
+export function syncDisks(): void {
+  try {
+    execFileSync('sync');
+  } catch {
+    // not fatal
+  }
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function percentile(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const rank = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
+  return s[rank]!;
+}
+
+function run(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+export interface Machine {
+  cpuModel: string;
+  cores: number;
+  ramGiB: number;
+  node: string;
+  os: string;
+  disk: string;
+  tmpdir: string;
+  postgres: string;
+}
+
+export async function describeMachine(): Promise<Machine> {
+  const tmp = process.env.BENCH_TMPDIR ?? os.tmpdir();
+  const df = run('df', ['-T', '-h', tmp]).split('\n')[1]?.split(/\s+/) ?? [];
+  const device = df[0] ?? '?';
+  const blk = path.basename(device);
+  const rotational = run('cat', [`/sys/block/${blk}/queue/rotational`]);
+  const sql = postgres(DATABASE_SERVER, { max: 1, onnotice: () => {} });
+  let pg = '?';
+  try {
+    pg = String((await sql`show server_version`)[0]?.server_version ?? '?');
+  } catch {
+    // reported as ?
+  } finally {
+    await sql.end();
+  }
+  return {
+    cpuModel: os.cpus()[0]?.model ?? '?',
+    cores: os.cpus().length,
+    ramGiB: Math.round((os.totalmem() / GiB) * 10) / 10,
+    node: process.version,
+    os: `${os.type()} ${os.release()}`,
+    disk: `${device} (${df[1] ?? '?'}, ${df[2] ?? '?'}, ${df[4] ?? '?'} free${rotational ? `, rotational=${rotational}` : ''}${blk.startsWith('vd') ? ', virtio' : ''})`,
+    tmpdir: tmp,
+    postgres: `PostgreSQL ${pg} at ${new URL(DATABASE_SERVER).host}`,
+  };
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat. */
+export async function cpuSecondsOf(pid: number): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Load average of the machine (other work running beside the benchmark shows up here). */
+export async function loadAverage(): Promise<string> {
+  return (await readFile('/proc/loadavg', 'utf8').catch(() => '?')).split(' ').slice(0, 3).join(' ');
+}

@@ -1,0 +1,65 @@
+// What one small upload costs in database work: transactions, rows and PostgreSQL CPU.
+//   node --import tsx bench/tools/db-cost.ts [count=400] [--root DIR]
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { tusUploadMany } from '../clients.js';
+import { ROOT, cpuSecondsOf, createDatabase, freePort, removeDir, spawnNode, tempDir, waitFor } from '../support.js';
+
+const args = process.argv.slice(2);
+const rootAt = args.indexOf('--root');
+const root = rootAt >= 0 ? path.resolve(args.splice(rootAt, 2)[1]!) : ROOT;
+const count = Number(args[0] ?? 400);
+
+/** CPU seconds of every process named postgres (the server is shared: other work counts too). */
+async function postgresCpu(): Promise<number> {
+  let total = 0;
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+    if (comm.trim() === 'postgres') total += await cpuSecondsOf(Number(pid));
+  }
+  return total;
+}
+
+const db = await createDatabase();
+const dataDir = await tempDir('dbcost');
+const child = await spawnNode({
+  name: 'ours',
+  script: 'src/main.ts',
+  cwd: root,
+  env: { DATABASE_URL: db.url, DATA_DIR: dataDir, HOST: '127.0.0.1', ALLOWED_KINDS: 'fseq,xsq,audio,video,image,other', LOG_LEVEL: 'warn' },
+  port: await freePort(),
+  readyPath: '/healthz',
+});
+const name = new URL(db.url).pathname.slice(1);
+const stats = async () => {
+  const [r] = await db.sql<{ xact: number; ins: number; upd: number; del: number; fetched: number }[]>`
+    select xact_commit::float8 as xact, tup_inserted::float8 as ins, tup_updated::float8 as upd, tup_deleted::float8 as del, tup_fetched::float8 as fetched
+    from pg_stat_database where datname = ${name}`;
+  return r!;
+};
+try {
+  await tusUploadMany(`${child.url}/files`, Array.from({ length: 32 }, () => randomBytes(64 * 1024)), 32); // warm-up
+  await new Promise((r) => setTimeout(r, 1500));
+  const s0 = await stats();
+  const pg0 = await postgresCpu();
+  const node0 = await cpuSecondsOf(child.pid);
+  const t0 = performance.now();
+  const result = await tusUploadMany(`${child.url}/files`, Array.from({ length: count }, () => randomBytes(64 * 1024)), 32);
+  await waitFor(async () => {
+    const [r] = await db.sql<{ n: number }[]>`select count(*)::int as n from uploads where status in ('uploading', 'processing')`;
+    return r?.n === 0;
+  }, 'processing', 600_000, 100);
+  const wall = (performance.now() - t0) / 1000;
+  await new Promise((r) => setTimeout(r, 1500)); // pg_stat_database is updated lazily
+  const s1 = await stats();
+  const per = (k: keyof typeof s0) => ((s1[k] - s0[k]) / count).toFixed(1);
+  console.log(`${count} uploads in ${(result.totalMs / 1000).toFixed(1)} s (${(count / (result.totalMs / 1000)).toFixed(0)}/s), all processed after ${wall.toFixed(1)} s`);
+  console.log(`per upload: ${per('xact')} commits, ${per('ins')} rows inserted, ${per('upd')} updated, ${per('del')} deleted, ${per('fetched')} fetched`);
+  console.log(`CPU per upload: server ${(((await cpuSecondsOf(child.pid)) - node0) * 1000 / count).toFixed(1)} ms, PostgreSQL (all backends) ${(((await postgresCpu()) - pg0) * 1000 / count).toFixed(1)} ms`);
+} finally {
+  await child.stop();
+  await db.drop();
+  await removeDir(dataDir);
+}

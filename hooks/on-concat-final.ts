@@ -1,0 +1,78 @@
+// Creation of a final upload (tus concatenation, `Upload-Concat: final;<url> <url> ...`), which
+// @tus/server does not implement. The partials must be the caller's own partial uploads with a
+// known length; they may still be receiving bytes (concatenation-unfinished): the final is
+// assembled by the `concat_upload` job once the last of them completes.
+import { randomBytes } from 'node:crypto';
+import type { Principal } from '../src/auth/principal.js';
+import { createFinalUpload, findUploads, isPartial } from '../src/db/concat.js';
+import { badRequest } from '../src/errors.js';
+import { parseMetadata } from '../src/tus/protocol.js';
+import type { HookDeps } from './deps.js';
+import { UPLOAD_ID_PATTERN } from './on-incoming-request.js';
+import { declaredFile, declaredKind } from './policy.js';
+
+export interface FinalRequest {
+  principal: Principal;
+  /** The Upload-Concat header, as received. */
+  concat: string;
+  urls: string[];
+  metadata: string | null;
+}
+
+function partialIdOf(url: string, tusPath: string): string | null {
+  let path: string;
+  try {
+    path = new URL(url, 'http://relative.invalid').pathname;
+  } catch {
+    return null;
+  }
+  const prefix = `${tusPath}/`;
+  if (!path.startsWith(prefix)) return null;
+  const id = path.slice(prefix.length);
+  return UPLOAD_ID_PATTERN.test(id) ? id : null;
+}
+
+export async function createFinal(deps: HookDeps, request: FinalRequest): Promise<{ id: string; expiresAt: Date }> {
+  const ids = request.urls.map((url) => {
+    const id = partialIdOf(url, deps.config.tusPath);
+    if (!id) throw badRequest('INVALID_UPLOAD_CONCAT', `"${url.slice(0, 100)}" is not an upload URL of this server`);
+    return id;
+  });
+  const rows = new Map((await findUploads(deps.db, [...new Set(ids)])).map((row) => [row.id, row]));
+  let size = 0;
+  for (const [index, id] of ids.entries()) {
+    const part = rows.get(id);
+    // Missing, another owner's, not partial or gone: one answer for all, so nothing leaks.
+    if (!part || part.ownerId !== request.principal.ownerId || !isPartial(part) || part.status !== 'uploading') {
+      throw badRequest('INVALID_UPLOAD_CONCAT', `${request.urls[index]} is not one of your partial uploads`);
+    }
+    if (part.size === null) {
+      throw badRequest('INVALID_UPLOAD_CONCAT', `${request.urls[index]} has no length yet; declare it before concatenating`);
+    }
+    size += part.size;
+  }
+
+  const metadata = request.metadata ? parseMetadata(request.metadata) : {};
+  const { filename, mimeType } = declaredFile(metadata, request.metadata);
+  const kind = declaredKind(deps, { filename, mimeType, size });
+  const id = randomBytes(16).toString('hex');
+  const expiresAt = new Date(Date.now() + deps.config.uploadExpiryMs);
+  await createFinalUpload(
+    deps.db,
+    {
+      id,
+      ownerId: request.principal.ownerId,
+      filename,
+      mimeType,
+      kind,
+      size,
+      tusMetadata: metadata,
+      uploadConcat: request.concat,
+      parts: ids,
+      expiresAt,
+    },
+    deps.config.quota,
+    deps.config.jobMaxAttempts,
+  );
+  return { id, expiresAt };
+}

@@ -1,0 +1,41 @@
+// onUploadCreate: validate what the client declares (name, type, length) against the type policy
+// and the owner's quota, then insert the upload record with its reservation. Anything wrong is a
+// clear 4xx before a single byte is stored.
+import type { Upload } from '@tus/utils';
+import { createUploadRecord } from '../src/db/uploads.js';
+import { declaredFile, declaredKind } from './policy.js';
+import { requestContextOf } from '../src/tus/request-context.js';
+import type { Kind } from '../src/config/index.js';
+import type { HookDeps } from './deps.js';
+
+export function onUploadCreate(deps: HookDeps) {
+  return async (req: Request, upload: Upload): Promise<{ metadata?: Upload['metadata'] }> => {
+    const context = requestContextOf(req);
+    const { principal, partial } = context;
+    const metadata = upload.metadata ?? {};
+    const { filename, mimeType: declaredType } = declaredFile(metadata, req.headers.get('upload-metadata'));
+    const size = upload.sizeIsDeferred || upload.size === undefined ? null : upload.size;
+
+    // A partial upload (tus concatenation) is a chunk of a file: the type policy applies to the
+    // final upload that assembles it; here only the size ceiling (enforced by tus) applies.
+    const kind: Kind = partial ? 'other' : declaredKind(deps, { filename, mimeType: declaredType, size });
+
+    await createUploadRecord(
+      deps.db,
+      {
+        id: upload.id,
+        ownerId: principal.ownerId,
+        filename,
+        mimeType: declaredType,
+        kind,
+        size,
+        tusMetadata: metadata,
+        uploadConcat: partial ? 'partial' : null,
+        expiresAt: new Date(Date.now() + deps.config.uploadExpiryMs),
+      },
+      deps.config.quota,
+    );
+    context.createdUploadId = upload.id;
+    return { metadata };
+  };
+}

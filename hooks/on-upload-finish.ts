@@ -1,0 +1,31 @@
+// onUploadFinish: every byte has arrived. Mark the record `processing` and enqueue its processing
+// job in one transaction. If this fails (database down, process killed), the bytes are safe in
+// storage and the reconciler (or the client's next HEAD) finishes the upload later.
+import type { Upload } from '@tus/utils';
+import { enqueueFinalsOf } from '../src/db/concat.js';
+import { markUploadFinished } from '../src/db/uploads.js';
+import { requestContextOf } from '../src/tus/request-context.js';
+import { tusUploadsFinished } from '../src/metrics.js';
+import type { HookDeps } from './deps.js';
+
+export async function finishUpload(deps: HookDeps, id: string, size: number, partial = false): Promise<boolean> {
+  // A finished partial upload (tus concatenation) is not a file: it may complete a final upload.
+  if (partial) {
+    await enqueueFinalsOf(deps.db, id, deps.config.jobMaxAttempts);
+    return false;
+  }
+  const started = await markUploadFinished(deps.db, id, { size, maxAttempts: deps.config.jobMaxAttempts });
+  if (started) {
+    tusUploadsFinished.inc();
+    deps.logger.info({ uploadId: id, size }, 'upload finished; processing enqueued');
+  }
+  return started;
+}
+
+export function onUploadFinish(deps: HookDeps) {
+  return async (req: Request, upload: Upload): Promise<Record<string, never>> => {
+    const partial = requestContextOf(req).partial === true;
+    await finishUpload(deps, upload.id, upload.size ?? upload.offset, partial);
+    return {};
+  };
+}

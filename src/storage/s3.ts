@@ -1,0 +1,343 @@
+// S3-compatible storage (AWS S3, Cloudflare R2, MinIO, moto): @tus/s3-store writes <id> (bytes,
+// via a multipart upload), <id>.info (tus info) and <id>.part (an incomplete trailing part).
+import { Readable } from 'node:stream';
+import { Upload } from '@aws-sdk/lib-storage';
+import { S3, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { S3Store, type MetadataValue } from '@tus/s3-store';
+import { ERRORS, type KvStore, type Upload as TusUpload } from '@tus/utils';
+import {
+  ObjectNotFoundError,
+  StorageUnavailableError,
+  type ByteRange,
+  type ObjectStorage,
+  type StoredObject,
+} from './types.js';
+
+const TUS_SUFFIXES = ['.info', '.part'];
+// S3 copies up to 5 GiB in one CopyObject; larger objects are copied part by part.
+const MAX_SINGLE_COPY = 5 * 2 ** 30;
+const COPY_PART_SIZE = 512 * 2 ** 20;
+// Every part of a multipart upload but the last must be at least this large.
+const MIN_PART_SIZE = 5 * 2 ** 20;
+
+export interface S3StorageOptions {
+  bucket: string;
+  endpoint?: string | undefined;
+  region: string;
+  accessKeyId?: string | undefined;
+  secretAccessKey?: string | undefined;
+  forcePathStyle: boolean;
+  partSize: number;
+  expirationMs: number;
+}
+
+/**
+ * S3Store keeps a per-process cache of each upload's info object. With several server processes
+ * behind a load balancer that cache goes stale (a deferred length declared on one instance is
+ * unknown to another), so every read goes to the bucket instead.
+ */
+class NoCache implements KvStore<MetadataValue> {
+  async get(): Promise<MetadataValue | undefined> {
+    return undefined;
+  }
+  async set(): Promise<void> {}
+  async delete(): Promise<void> {}
+}
+
+function errorName(error: unknown): string {
+  const e = error as { name?: string; Code?: string };
+  return e?.name ?? e?.Code ?? '';
+}
+
+function isNotFound(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+  return ['NoSuchKey', 'NotFound', 'NoSuchUpload'].includes(errorName(error)) || status === 404;
+}
+
+function unavailable(action: string, key: string, error: unknown): Error {
+  if (isNotFound(error)) return new ObjectNotFoundError(key);
+  return new StorageUnavailableError(`S3 ${action} ${key} failed: ${(error as Error)?.message ?? error}`, { cause: error });
+}
+
+/**
+ * A failure of S3 in a tus store call, as the client should see it: tus's own errors (with a
+ * status) stay; a missing object is tus's 404; anything else (network, 5xx, throttling) is storage
+ * being unavailable, a 503 worth retrying, not the AWS SDK's raw error (whose ECONNREFUSED would
+ * pass for the database's).
+ */
+function tusStoreError(action: string, id: string, error: unknown): unknown {
+  if (typeof (error as { status_code?: unknown })?.status_code === 'number') return error;
+  if (isNotFound(error)) return ERRORS.FILE_NOT_FOUND;
+  return new StorageUnavailableError(`S3 ${action} ${id} failed: ${(error as Error)?.message ?? error}`, { cause: error });
+}
+
+/**
+ * S3Store completes the multipart upload right after the last part arrives. A process killed in
+ * between leaves every byte in the bucket but no object; the reconciler finishes the job.
+ *
+ * Its failures reach clients as storage errors (see tusStoreError): S3Store itself reports any
+ * failure to read an upload's info object as FILE_NOT_FOUND, so while S3 was unreachable clients
+ * were told their uploads were gone (tus-js-client then gives up on a PATCH, or starts over).
+ */
+class CompletableS3Store extends S3Store {
+  override async getUpload(id: string): Promise<TusUpload> {
+    try {
+      return await super.getUpload(id);
+    } catch (error) {
+      if (error !== ERRORS.FILE_NOT_FOUND) throw tusStoreError('read', id, error);
+      // Only a missing info object means the upload does not exist.
+      try {
+        await this.getMetadata(id);
+      } catch (cause) {
+        throw isNotFound(cause) ? error : tusStoreError('read', id, cause);
+      }
+      return super.getUpload(id).catch((again: unknown) => Promise.reject(tusStoreError('read', id, again)));
+    }
+  }
+
+  override async create(upload: TusUpload): Promise<TusUpload> {
+    return super.create(upload).catch((error: unknown) => Promise.reject(tusStoreError('create', upload.id, error)));
+  }
+
+  override async write(src: Readable, id: string, offset: number): Promise<number> {
+    return super.write(src, id, offset).catch((error: unknown) => Promise.reject(tusStoreError('write', id, error)));
+  }
+
+  override async declareUploadLength(id: string, length: number): Promise<void> {
+    return super.declareUploadLength(id, length).catch((error: unknown) => Promise.reject(tusStoreError('update', id, error)));
+  }
+
+  override async remove(id: string): Promise<void> {
+    return super.remove(id).catch((error: unknown) => Promise.reject(tusStoreError('remove', id, error)));
+  }
+
+  async completeIfAllPartsArrived(id: string): Promise<boolean> {
+    let metadata;
+    try {
+      metadata = await this.getMetadata(id);
+    } catch (error) {
+      // No tus info: an object we wrote ourselves (an assembled final upload), nothing to complete.
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+    let parts;
+    try {
+      parts = await this.retrieveParts(id);
+    } catch (error) {
+      if (isNotFound(error)) return false; // already completed (or aborted)
+      throw error;
+    }
+    const received = parts.reduce((sum, part) => sum + (part.Size ?? 0), 0);
+    if (metadata.file.size === undefined || received !== metadata.file.size) return false;
+    await this.finishMultipartUpload(metadata, parts);
+    return true;
+  }
+}
+
+export function createS3Storage(options: S3StorageOptions): ObjectStorage {
+  const clientConfig: S3ClientConfig = {
+    region: options.region,
+    forcePathStyle: options.forcePathStyle,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.accessKeyId && options.secretAccessKey
+      ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } }
+      : {}),
+  };
+  const tusStore = new CompletableS3Store({
+    partSize: options.partSize,
+    cache: new NoCache(),
+    expirationPeriodInMilliseconds: options.expirationMs,
+    // Expiration is enforced by our lifecycle job from the database, not by bucket tag rules.
+    useTags: false,
+    s3ClientConfig: { ...clientConfig, bucket: options.bucket },
+  });
+  const client = new S3(clientConfig);
+  const Bucket = options.bucket;
+
+  /** A multipart upload whose parts are server-side copies of whole objects (or ranges of them). */
+  async function copyParts(targetKey: string, sources: Array<{ key: string; size: number }>): Promise<void> {
+    const { UploadId } = await client.createMultipartUpload({ Bucket, Key: targetKey });
+    try {
+      const parts = [];
+      let partNumber = 1;
+      for (const source of sources) {
+        const copySource = `${Bucket}/${encodeURIComponent(source.key).replace(/%2F/g, '/')}`;
+        // A source larger than S3's 5 GiB copy limit is copied in ranges.
+        for (let start = 0; start < source.size; start += MAX_SINGLE_COPY) {
+          const end = Math.min(start + MAX_SINGLE_COPY, source.size) - 1;
+          const { CopyPartResult } = await client.uploadPartCopy({
+            Bucket,
+            Key: targetKey,
+            UploadId,
+            PartNumber: partNumber,
+            CopySource: copySource,
+            CopySourceRange: `bytes=${start}-${end}`,
+          });
+          parts.push({ ETag: CopyPartResult?.ETag, PartNumber: partNumber++ });
+        }
+      }
+      await client.completeMultipartUpload({ Bucket, Key: targetKey, UploadId, MultipartUpload: { Parts: parts } });
+    } catch (error) {
+      await client.abortMultipartUpload({ Bucket, Key: targetKey, UploadId }).catch(() => {});
+      throw error;
+    }
+  }
+
+  async function copy(fromKey: string, toKey: string, size: number): Promise<void> {
+    const source = `${Bucket}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}`;
+    if (size <= MAX_SINGLE_COPY) {
+      await client.copyObject({ Bucket, Key: toKey, CopySource: source });
+      return;
+    }
+    const { UploadId } = await client.createMultipartUpload({ Bucket, Key: toKey });
+    try {
+      const parts = [];
+      for (let start = 0, partNumber = 1; start < size; start += COPY_PART_SIZE, partNumber++) {
+        const end = Math.min(start + COPY_PART_SIZE, size) - 1;
+        const { CopyPartResult } = await client.uploadPartCopy({
+          Bucket,
+          Key: toKey,
+          UploadId,
+          PartNumber: partNumber,
+          CopySource: source,
+          CopySourceRange: `bytes=${start}-${end}`,
+        });
+        parts.push({ ETag: CopyPartResult?.ETag, PartNumber: partNumber });
+      }
+      await client.completeMultipartUpload({ Bucket, Key: toKey, UploadId, MultipartUpload: { Parts: parts } });
+    } catch (error) {
+      await client.abortMultipartUpload({ Bucket, Key: toKey, UploadId }).catch(() => {});
+      throw error;
+    }
+  }
+
+  return {
+    backend: 's3',
+    tusStore,
+
+    async completeUpload(key: string): Promise<void> {
+      try {
+        await tusStore.completeIfAllPartsArrived(key);
+      } catch (error) {
+        throw unavailable('complete', key, error);
+      }
+    },
+
+    async read(key: string, range?: ByteRange): Promise<Readable> {
+      try {
+        const { Body } = await client.getObject({
+          Bucket,
+          Key: key,
+          ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+        });
+        if (!Body) throw new ObjectNotFoundError(key);
+        return Body as Readable;
+      } catch (error) {
+        if (error instanceof ObjectNotFoundError) throw error;
+        throw unavailable('read', key, error);
+      }
+    },
+
+    async size(key: string): Promise<number | null> {
+      try {
+        const head = await client.headObject({ Bucket, Key: key });
+        return head.ContentLength ?? 0;
+      } catch (error) {
+        if (isNotFound(error)) return null;
+        throw unavailable('stat', key, error);
+      }
+    },
+
+    async concatenate(targetKey: string, sources: Array<{ key: string; size: number }>): Promise<void> {
+      const total = sources.reduce((sum, source) => sum + source.size, 0);
+      if ((await this.size(targetKey)) === total) return;
+      try {
+        // S3 assembles parts server-side when every part but the last is at least 5 MiB: no byte
+        // travels through this process. tus-js-client's parallel uploads split files evenly, so
+        // that is the normal case.
+        const parts = sources.filter((source) => source.size > 0);
+        if (parts.length === 0) {
+          await client.putObject({ Bucket, Key: targetKey, Body: '' });
+          return;
+        }
+        if (parts.slice(0, -1).every((source) => source.size >= MIN_PART_SIZE)) {
+          await copyParts(targetKey, parts);
+          return;
+        }
+        // Small partials: stream them through into one object (bounded memory: a few parts).
+        const body = Readable.from(
+          (async function* () {
+            for (const source of parts) {
+              const { Body } = await client.getObject({ Bucket, Key: source.key });
+              yield* Body as Readable;
+            }
+          })(),
+        );
+        await new Upload({ client, params: { Bucket, Key: targetKey, Body: body }, partSize: options.partSize, queueSize: 2 }).done();
+      } catch (error) {
+        throw unavailable('concatenate', targetKey, error);
+      }
+    },
+
+    async move(fromKey: string, toKey: string): Promise<void> {
+      const size = await this.size(fromKey);
+      if (size === null) throw new ObjectNotFoundError(fromKey);
+      try {
+        await copy(fromKey, toKey, size);
+        await client.deleteObjects({
+          Bucket,
+          Delete: { Objects: [fromKey, ...TUS_SUFFIXES.map((s) => fromKey + s)].map((Key) => ({ Key })) },
+        });
+      } catch (error) {
+        throw unavailable('move', fromKey, error);
+      }
+    },
+
+    async remove(key: string): Promise<void> {
+      try {
+        // An unfinished upload also has a multipart upload to abort; tus knows its id.
+        await tusStore.remove(key).catch(() => {});
+        await client.deleteObjects({
+          Bucket,
+          Delete: { Objects: [key, ...TUS_SUFFIXES.map((s) => key + s)].map((Key) => ({ Key })) },
+        });
+      } catch (error) {
+        if (isNotFound(error)) return;
+        throw unavailable('remove', key, error);
+      }
+    },
+
+    async *list(): AsyncIterable<StoredObject> {
+      let ContinuationToken: string | undefined;
+      // Keys come sorted, so an upload's object ("<id>") comes right before its "<id>.info".
+      let previous: string | undefined;
+      do {
+        const page = await client.listObjectsV2({ Bucket, ContinuationToken });
+        for (const object of page.Contents ?? []) {
+          const key = object.Key;
+          if (!key || key.endsWith('.part')) continue;
+          const modifiedAt = object.LastModified ?? new Date(0);
+          if (key.endsWith('.info')) {
+            // An unfinished upload has only its info object (its bytes are in a multipart upload).
+            const base = key.slice(0, -'.info'.length);
+            if (base !== previous) yield { key: base, size: 0, modifiedAt };
+            continue;
+          }
+          previous = key;
+          yield { key, size: object.Size ?? 0, modifiedAt };
+        }
+        ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (ContinuationToken);
+    },
+
+    async ping(): Promise<void> {
+      try {
+        await client.headBucket({ Bucket });
+      } catch (error) {
+        throw new StorageUnavailableError(`S3 bucket ${Bucket} is not reachable: ${(error as Error)?.message ?? error}`, {
+          cause: error,
+        });
+      }
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// The storage seam: what the rest of the application may do with stored bytes, whatever the
+// backend. It knows object keys and bytes, nothing of upload records or statuses.
+import type { Readable } from 'node:stream';
+import type { DataStore } from '@tus/utils';
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive. */
+  end: number;
+}
+
+export interface StoredObject {
+  key: string;
+  size: number;
+  modifiedAt: Date;
+}
+
+export class ObjectNotFoundError extends Error {
+  constructor(readonly key: string) {
+    super(`stored object ${key} does not exist`);
+    this.name = 'ObjectNotFoundError';
+  }
+}
+
+/** The storage backend is unreachable or failing (network, permissions, disk): worth a retry. */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageUnavailableError';
+  }
+}
+
+export interface ObjectStorage {
+  readonly backend: 'file' | 's3';
+  /** The @tus data store writing into this storage. */
+  readonly tusStore: DataStore;
+  /**
+   * Makes sure a tus upload whose bytes have all arrived is a readable object (S3 completes a
+   * multipart upload that a crash left open). A no-op where writes are in place.
+   */
+  completeUpload(key: string): Promise<void>;
+  /** Streams an object (or a byte range of it) without buffering it. */
+  read(key: string, range?: ByteRange): Promise<Readable>;
+  /** The object's size, or null when it does not exist. */
+  size(key: string): Promise<number | null>;
+  /**
+   * Writes the concatenation of `sources` (in order) as a new object at `targetKey` (tus
+   * concatenation). Idempotent: a target that already has the full size is left as it is.
+   */
+  concatenate(targetKey: string, sources: Array<{ key: string; size: number }>): Promise<void>;
+  /** Moves an object to a new key (quarantine); the old key is gone afterwards. */
+  move(fromKey: string, toKey: string): Promise<void>;
+  /** Removes an object and any tus bookkeeping stored beside it; missing objects are fine. */
+  remove(key: string): Promise<void>;
+  /** Every stored data object (not tus bookkeeping), for the orphan sweep. */
+  list(): AsyncIterable<StoredObject>;
+  /** Throws when the backend is not reachable (readiness probe). */
+  ping(): Promise<void>;
+}
+
+export const QUARANTINE_PREFIX = 'quarantine/';

@@ -1,0 +1,208 @@
+// Request bodies for PATCH (and POST creation-with-upload), from the Node request to the store.
+//
+// 1. Speed. Stock @tus/server on Node reads a body through srvx's `request.body` (the Node stream
+//    turned into a Web ReadableStream that queues one chunk, so the socket pauses and resumes for
+//    every 64 KiB) and turns it back with Readable.fromWeb (a promise per chunk), a PassThrough
+//    proxy and a StreamLimiter. Here the Node IncomingMessage goes through one byte-limiting
+//    Transform into the store (see bench/ for the measurements).
+// 2. The checksum extension. With `Upload-Checksum` (header, or trailer for checksum-trailer), the
+//    body is spooled to a temporary file while it is hashed, and reaches the store only if the
+//    digest matches: a mismatch (460) or an interrupted body leaves the upload and its offset as
+//    they were, on disk and on S3 alike, with memory bounded by the stream buffers.
+// What @tus/server's BaseHandler.writeToStore guarantees is kept: the size limit answers 413; a
+// client error fails the write without destroying the request; an abort of the request context
+// (the lock is wanted by another request, or shutdown) stops reading and the store keeps what
+// arrived; POST_RECEIVE progress events every `postReceiveInterval`.
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import path from 'node:path';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { crc32 } from 'node:zlib';
+import { ERRORS, EVENTS, type DataStore, type Upload } from '@tus/utils';
+import type { Server } from '@tus/server';
+import { AppError } from '../errors.js';
+import { CHECKSUM_ALGORITHMS, parseChecksum, type ParsedChecksum } from './protocol.js';
+
+type Context = { signal: AbortSignal; abort(): void; cancel(): void };
+
+interface BodyHandler {
+  store: DataStore;
+  options: { postReceiveInterval?: number };
+  listenerCount(event: string): number;
+  emit(event: string, ...args: unknown[]): boolean;
+  send(req: Request, context: Context, headers?: Headers): Promise<Response>;
+  writeToStore(body: unknown, upload: Upload, maxFileSize: number, context: Context): Promise<number>;
+}
+
+/** A request body to be read from the Node request rather than through a Web stream. */
+class NodeBody {
+  constructor(
+    readonly request: Request,
+    readonly req: IncomingMessage,
+  ) {}
+}
+
+/** Incremental digest for any supported algorithm (crc32 is not an OpenSSL hash). */
+function digester(algorithm: string): { update(chunk: Buffer): void; digest(): Buffer } {
+  if (algorithm === 'crc32') {
+    let value = 0;
+    return {
+      update: (chunk) => {
+        value = crc32(chunk, value);
+      },
+      digest: () => {
+        const out = Buffer.alloc(4);
+        out.writeUInt32BE(value >>> 0);
+        return out;
+      },
+    };
+  }
+  const hash: Hash = createHash(CHECKSUM_ALGORITHMS[algorithm]!.node);
+  return { update: (chunk) => hash.update(chunk), digest: () => hash.digest() };
+}
+
+/** Passes bytes through until more than `max` have come, then fails with `exceeded` (a 413). */
+class ByteLimit extends Transform {
+  seen = 0;
+  constructor(
+    private readonly max: number,
+    private readonly exceeded: { status_code: number; body: string },
+    private readonly onBytes?: (seen: number, chunk: Buffer) => void,
+  ) {
+    // Room for a few socket reads while the store writes, so the socket keeps flowing.
+    super({ highWaterMark: 256 << 10 });
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.max) return callback(Object.assign(new Error(this.exceeded.body), this.exceeded));
+    this.onBytes?.(this.seen, chunk);
+    callback(null, chunk);
+  }
+}
+
+/** The request announces `Upload-Checksum` as a trailer (checksum-trailer extension). */
+function announcesChecksumTrailer(req: IncomingMessage): boolean {
+  const trailer = req.headers.trailer;
+  return typeof trailer === 'string' && trailer.split(',').some((name) => name.trim().toLowerCase() === 'upload-checksum');
+}
+
+export interface BodyOptions {
+  /** Where checksummed bodies wait for verification. */
+  spoolDirectory: string;
+}
+
+async function writeNodeBody(
+  handler: BodyHandler,
+  body: NodeBody,
+  upload: Upload,
+  maxFileSize: number,
+  context: Context,
+  options: BodyOptions,
+): Promise<number> {
+  if (context.signal.aborted) throw ERRORS.ABORTED;
+  const { req } = body;
+  const header = req.headers['upload-checksum'];
+  const expected: ParsedChecksum | null = typeof header === 'string' ? parseChecksum(header) : null;
+  const checksummed = expected !== null || announcesChecksumTrailer(req);
+  // Everything that awaits happens before the body is piped: from `req.pipe(limiter)` until its
+  // consumer (pipeline or the store) listens, an abort would destroy the limiter with an error no
+  // one handles, and an unhandled 'error' event ends the process.
+  if (checksummed) {
+    await mkdir(options.spoolDirectory, { recursive: true });
+    if (context.signal.aborted) throw ERRORS.ABORTED;
+  }
+
+  let digest: ReturnType<typeof digester> | null = expected ? digester(expected.algorithm) : null;
+  // A trailer names its algorithm only at the end: hash with every algorithm meanwhile.
+  const all = !expected && checksummed ? Object.keys(CHECKSUM_ALGORITHMS).map((name) => [name, digester(name)] as const) : null;
+
+  let progress: ((seen: number) => void) | undefined;
+  if (!checksummed && handler.listenerCount(EVENTS.POST_RECEIVE) > 0) {
+    const interval = handler.options.postReceiveInterval ?? 1000;
+    let last = Date.now();
+    progress = (seen) => {
+      const now = Date.now();
+      if (now - last < interval) return;
+      last = now;
+      handler.emit(EVENTS.POST_RECEIVE, body.request, { ...upload, offset: upload.offset + seen });
+    };
+  }
+  // `maxFileSize` is what this body may hold: the rest of a declared Upload-Length (a longer body,
+  // e.g. chunked, is BODY_EXCEEDS_UPLOAD_LENGTH), or for a deferred length the server's limit.
+  const exceeded = upload.size === undefined ? ERRORS.ERR_MAX_SIZE_EXCEEDED : ERRORS.ERR_SIZE_EXCEEDED;
+  const limiter = new ByteLimit(maxFileSize, exceeded, (seen, chunk) => {
+    digest?.update(chunk);
+    if (all) for (const [, d] of all) d.update(chunk);
+    progress?.(seen);
+  });
+
+  let sourceError: unknown;
+  const onSourceError = (error: unknown) => {
+    sourceError = error;
+    req.unpipe(limiter);
+    if (!context.signal.aborted) limiter.destroy(error as Error);
+  };
+  const onAbort = () => {
+    req.unpipe(limiter);
+    // A checksummed body cut short cannot be verified: nothing of it is kept.
+    if (checksummed) limiter.destroy(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+    else if (!limiter.destroyed) limiter.end();
+  };
+  req.on('error', onSourceError);
+  context.signal.addEventListener('abort', onAbort, { once: true });
+  req.pipe(limiter);
+
+  let spool: string | null = null;
+  try {
+    if (!checksummed) return await handler.store.write(limiter as unknown as Readable, upload.id, upload.offset);
+
+    spool = path.join(options.spoolDirectory, `${upload.id}-${randomBytes(6).toString('hex')}.chunk`);
+    await pipeline(limiter, createWriteStream(spool));
+    let wanted = expected;
+    if (!wanted) {
+      const trailer = req.trailers['upload-checksum'];
+      if (typeof trailer !== 'string') {
+        throw new AppError(400, 'MISSING_CHECKSUM_TRAILER', 'the request announced an Upload-Checksum trailer but did not send it');
+      }
+      wanted = parseChecksum(trailer);
+      digest = all!.find(([name]) => name === wanted!.algorithm)![1];
+    }
+    if (!digest!.digest().equals(wanted.digest)) {
+      throw new AppError(460, 'CHECKSUM_MISMATCH', `the ${wanted.algorithm} checksum of the received bytes does not match Upload-Checksum; nothing was stored`, {
+        algorithm: wanted.algorithm,
+      });
+    }
+    return await handler.store.write(createReadStream(spool), upload.id, upload.offset);
+  } catch (error) {
+    req.unpipe(limiter);
+    if (error instanceof AppError) throw error;
+    if (sourceError !== undefined || (error instanceof Error && error.name === 'AbortError')) throw ERRORS.ABORTED;
+    // Stores wrap failures (FILE_WRITE_ERROR); exceeding the size must stay a 413.
+    if (limiter.seen > maxFileSize) throw exceeded;
+    throw error;
+  } finally {
+    req.off('error', onSourceError);
+    context.signal.removeEventListener('abort', onAbort);
+    if (spool) await rm(spool, { force: true });
+  }
+}
+
+/** Switches the PATCH and POST handlers of `server` to read bodies from the Node request. */
+export function useNodeBodies(server: Server, options: BodyOptions): void {
+  for (const method of ['PATCH', 'POST'] as const) {
+    const handler = server.handlers[method] as unknown as BodyHandler;
+    const send = handler.send.bind(handler);
+    const writeToStore = handler.writeToStore.bind(handler);
+    handler.send = (request, context, headers) => {
+      const req = (request as Request & { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node?.req;
+      // Shadow srvx's lazy `body` getter before anything reads it (it would call Readable.toWeb).
+      if (req) Object.defineProperty(request, 'body', { value: new NodeBody(request, req), configurable: true });
+      return send(request, context, headers);
+    };
+    handler.writeToStore = (body, upload, maxFileSize, context) =>
+      body instanceof NodeBody ? writeNodeBody(handler, body, upload, maxFileSize, context, options) : writeToStore(body, upload, maxFileSize, context);
+  }
+}

@@ -1,0 +1,51 @@
+// The @tus/server instance: our store, the cross-process locker and the lifecycle hooks.
+import { MemoryLocker, Server } from '@tus/server';
+import type { Locker } from '@tus/utils';
+import type { Config } from '../config/index.js';
+import type { ObjectStorage } from '../storage/types.js';
+import type { HookDeps } from '../../hooks/deps.js';
+import { onUploadCreate } from '../../hooks/on-upload-create.js';
+import { onUploadFinish } from '../../hooks/on-upload-finish.js';
+import { useNodeBodies } from './body.js';
+import { requestContextOf } from './request-context.js';
+
+/** Request headers browsers may send to the tus endpoint beyond the tus ones. */
+export const TUS_ALLOWED_HEADERS = ['Authorization', 'Upload-Checksum', 'Upload-Concat', 'X-Request-ID'];
+/** Response headers browsers may read beyond the tus ones. */
+export const TUS_EXPOSED_HEADERS = ['Upload-Expires', 'Tus-Checksum-Algorithm', 'X-Request-ID', 'Retry-After'];
+
+export interface TusServerDeps {
+  config: Config;
+  /** A directory of this process for checksummed bodies awaiting verification. */
+  spoolDirectory: string;
+  storage: ObjectStorage;
+  locker: Locker;
+  hooks: HookDeps;
+  /** Maps an error thrown during a tus request to the response body and status (src/http). */
+  mapError: (error: unknown) => { status_code: number; body: string };
+}
+
+export function createTusServer({ config, spoolDirectory, storage, locker, hooks, mapError }: TusServerDeps): Server {
+  // A creation (POST) locks an id it has just drawn at random that no other request can know yet:
+  // an in-process lock is enough there, and it saves a database session per creation.
+  const creationLocker = new MemoryLocker();
+  const server = new Server({
+    path: config.tusPath,
+    datastore: storage.tusStore,
+    locker: (req) => (req.method === 'POST' ? creationLocker : locker),
+    maxSize: config.maxUploadSize,
+    // How often a PATCH in progress reports its offset (live progress over SSE).
+    postReceiveInterval: 500,
+    // Location is built from PUBLIC_URL or what Fastify derived from the request (which honours
+    // X-Forwarded-* only when TRUST_PROXY says the proxy is trusted).
+    generateUrl: (req, { path, id }) => `${requestContextOf(req).baseUrl}${path}/${id}`,
+    allowedHeaders: TUS_ALLOWED_HEADERS,
+    exposedHeaders: TUS_EXPOSED_HEADERS,
+    onUploadCreate: onUploadCreate(hooks),
+    onUploadFinish: onUploadFinish(hooks),
+    onResponseError: (_req, error) => mapError(error),
+  });
+  // Bodies go from the Node request to the store directly, and checksummed ones are verified.
+  useNodeBodies(server, { spoolDirectory });
+  return server;
+}

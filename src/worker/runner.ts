@@ -1,0 +1,72 @@
+// Runs the graphile-worker job queue in this process (ROLE=all or worker): the task list, the
+// periodic schedule and worker liveness for crash recovery.
+import { EventEmitter } from 'node:events';
+import { run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
+import { TASKS } from '../db/jobs.js';
+import { graphileLogger } from '../db/migrate.js';
+import { startLiveness } from '../db/workers.js';
+import type { TaskDeps } from '../../tasks/deps.js';
+import { processUpload } from '../../tasks/process-upload.js';
+import { extractMetadata } from '../../tasks/extract-metadata.js';
+import { scanBlob } from '../../tasks/scan-blob.js';
+import { reconcileTask } from '../../tasks/reconcile.js';
+import { lifecycle } from '../../tasks/lifecycle.js';
+import { concatUpload } from '../../tasks/concat-upload.js';
+
+export interface WorkerHandle {
+  stop(): Promise<void>;
+}
+
+export function taskList(deps: TaskDeps): TaskList {
+  return {
+    [TASKS.processUpload]: processUpload(deps),
+    [TASKS.extractMetadata]: extractMetadata(deps),
+    [TASKS.scanBlob]: scanBlob(deps),
+    [TASKS.reconcile]: reconcileTask(deps),
+    [TASKS.lifecycle]: lifecycle(deps),
+    [TASKS.concatUpload]: concatUpload(deps),
+  };
+}
+
+export async function startWorker(deps: TaskDeps, options: { connectionString: string; concurrency: number }): Promise<WorkerHandle> {
+  const liveness = await startLiveness(options.connectionString, deps.logger);
+  const events: WorkerEvents = new EventEmitter();
+  events.on('worker:create', ({ worker }) => {
+    liveness.register(worker.workerId).catch((error) => deps.logger.warn({ err: error }, 'could not register worker liveness'));
+  });
+
+  let runner: Runner;
+  try {
+    runner = await run({
+      connectionString: options.connectionString,
+      concurrency: options.concurrency,
+      maxPoolSize: options.concurrency + 2,
+      noHandleSignals: true,
+      // New jobs arrive through LISTEN/NOTIFY at once; polling only picks up retries that
+      // become due, so a second is plenty.
+      pollInterval: 1000,
+      taskList: taskList(deps),
+      crontab: [
+        `* * * * * ${TASKS.reconcile} ?jobKey=reconcile&jobKeyMode=replace&max=1`,
+        `${deps.config.lifecycleSchedule} ${TASKS.lifecycle} ?jobKey=lifecycle&jobKeyMode=replace&max=3`,
+      ].join('\n'),
+      logger: graphileLogger(deps.logger),
+      events,
+    });
+  } catch (error) {
+    await liveness.stop();
+    throw error;
+  }
+  // Repair what a previous crash left behind right away rather than at the next minute, and once
+  // more when jobs locked in a dead worker's last seconds pass unlockDeadWorkers' 10 s grace.
+  await runner.addJob(TASKS.reconcile, {}, { jobKey: 'reconcile', maxAttempts: 1 });
+  await runner.addJob(TASKS.reconcile, {}, { jobKey: 'reconcile-after-start', maxAttempts: 1, runAt: new Date(Date.now() + 12_000) });
+  deps.logger.info({ concurrency: options.concurrency }, 'job worker started');
+
+  return {
+    async stop() {
+      await runner.stop();
+      await liveness.stop();
+    },
+  };
+}

@@ -1,0 +1,50 @@
+// One streaming pass over stored bytes: SHA-256, MD5, the exact size and the first bytes (for
+// sniffing). Memory stays at one chunk plus the 64 KiB head, whatever the file size.
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+
+export const HEAD_BYTES = 64 * 1024;
+
+export interface Digest {
+  sha256: string;
+  md5: string;
+  size: number;
+  head: Buffer;
+}
+
+export async function digestStream(stream: Readable): Promise<Digest> {
+  const sha256 = createHash('sha256');
+  const md5 = createHash('md5');
+  const headChunks: Buffer[] = [];
+  let headLength = 0;
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    sha256.update(chunk);
+    md5.update(chunk);
+    size += chunk.length;
+    if (headLength < HEAD_BYTES) {
+      const part = chunk.subarray(0, HEAD_BYTES - headLength);
+      // Copy: the stream may reuse its buffers.
+      headChunks.push(Buffer.from(part));
+      headLength += part.length;
+    }
+  }
+  return { sha256: sha256.digest('hex'), md5: md5.digest('hex'), size, head: Buffer.concat(headChunks, headLength) };
+}
+
+/** Reads at most `bytes` from the start of a stream, then stops reading. */
+export async function readHead(stream: Readable, bytes = HEAD_BYTES): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const part = chunk.subarray(0, bytes - length);
+      chunks.push(Buffer.from(part));
+      length += part.length;
+      if (length >= bytes) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks, length);
+}

@@ -1,0 +1,79 @@
+// Metadata extraction for one blob, by kind: the storage reads happen here, the parsing in the
+// pure parsers. A ParseError means the content is invalid for its kind (→ rejected); anything
+// else is an infrastructure problem worth a retry.
+import type { ObjectStorage } from '../../src/storage/types.js';
+import { parseAudio } from '../parsers/audio.js';
+import { checkFseqSize, parseFseqHeader } from '../parsers/fseq.js';
+import { parseXsq } from '../parsers/xsq.js';
+import { isParseError } from '../parsers/errors.js';
+import { HEAD_BYTES, readHead } from './digest.js';
+
+export interface BlobToExtract {
+  storageKey: string;
+  size: number;
+  kind: string;
+  mimeType: string | null;
+}
+
+// The FSEQ header ends at the channel data offset, a u16: it always fits in the first 64 KiB.
+const FSEQ_HEADER_BYTES = HEAD_BYTES + 16;
+
+export async function extractMetadata(
+  storage: ObjectStorage,
+  blob: BlobToExtract,
+  limits: { xsqMaxBytes: number },
+): Promise<Record<string, unknown> | null> {
+  switch (blob.kind) {
+    case 'fseq': {
+      const end = Math.min(blob.size, FSEQ_HEADER_BYTES) - 1;
+      const head = end < 0 ? Buffer.alloc(0) : await readHead(await storage.read(blob.storageKey, { start: 0, end }), end + 1);
+      const header = parseFseqHeader(head, { fileSize: blob.size });
+      const sizeError = checkFseqSize(header, blob.size);
+      if (sizeError) throw sizeError;
+      return { ...header };
+    }
+    case 'xsq':
+      return { ...(await parseXsq(await storage.read(blob.storageKey), { maxBytes: limits.xsqMaxBytes })) };
+    case 'audio':
+      return {
+        ...(await parseAudio(await storage.read(blob.storageKey), {
+          size: blob.size,
+          ...(blob.mimeType ? { mimeType: blob.mimeType } : {}),
+        })),
+      };
+    default:
+      // video, image, other: nothing we extract (yet).
+      return null;
+  }
+}
+
+export interface HeadOutcome {
+  metadata: Record<string, unknown> | null;
+  validationError: string | null;
+  metadataError: null;
+}
+
+/**
+ * Metadata for the kinds whose facts are all in the first bytes (FSEQ: its header) or that have
+ * none we extract (image, video, other), straight from the head the digest pass already read:
+ * no second read and no separate job. Null for kinds that need the whole stream (audio, XSQ).
+ */
+export function metadataFromHead(kind: string, head: Buffer, size: number): HeadOutcome | null {
+  switch (kind) {
+    case 'audio':
+    case 'xsq':
+      return null;
+    case 'fseq':
+      try {
+        const header = parseFseqHeader(head, { fileSize: size });
+        const sizeError = checkFseqSize(header, size);
+        if (sizeError) throw sizeError;
+        return { metadata: { ...header }, validationError: null, metadataError: null };
+      } catch (error) {
+        if (isParseError(error)) return { metadata: null, validationError: error.message, metadataError: null };
+        throw error;
+      }
+    default:
+      return { metadata: null, validationError: null, metadataError: null };
+  }
+}

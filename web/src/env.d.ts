@@ -1,0 +1,2 @@
+// CSS files are bundled by esbuild; importing one has no value.
+declare module '*.css';
