@@ -1,8 +1,9 @@
 // S3-compatible storage (AWS S3, Cloudflare R2, MinIO, moto): @tus/s3-store writes <id> (bytes,
 // via a multipart upload), <id>.info (tus info) and <id>.part (an incomplete trailing part).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Readable } from 'node:stream';
 import { Upload } from '@aws-sdk/lib-storage';
-import { S3, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { S3, type Part, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { S3Store, type MetadataValue } from '@tus/s3-store';
 import { ERRORS, type KvStore, type Upload as TusUpload } from '@tus/utils';
 import {
@@ -72,6 +73,36 @@ function tusStoreError(action: string, id: string, error: unknown): unknown {
 }
 
 /**
+ * What one S3Store.write() does with the upload's incomplete trailing part (`<id>.part`, the
+ * bytes of a PATCH too small for a multipart part). S3Store deletes that object as soon as it has
+ * read it and only then uploads those bytes again inside the next part: if S3 (or the process)
+ * fails in between, bytes already acknowledged to the client are gone. We keep it until its bytes
+ * are safely in a part, and mark each `.part` with the number of the part it will become the start
+ * of: once a part with that number exists the `.part` is stale (its bytes are in the part) and is
+ * ignored, so a crash between uploading the part and deleting the `.part` cannot count them twice.
+ */
+interface WriteState {
+  id: string;
+  /** The upload's parts when the write began. */
+  parts?: Part[];
+  /** The highest part number this write has started to upload. */
+  lastPart?: number;
+  /** A live `.part` existed when the write began (its bytes go into this write's first part). */
+  consumedPart: boolean;
+  /** This write stored a new `.part` (which replaced the old one). */
+  storedPart: boolean;
+}
+const writes = new AsyncLocalStorage<WriteState>();
+/** User metadata on `<id>.part`: the number of the part its bytes will begin (x-amz-meta-…). */
+const PART_BEFORE = 'tus-part-before';
+
+function isStalePart(partBefore: string | undefined, parts: Part[]): boolean {
+  // A `.part` written before this marker existed is trusted, as S3Store does.
+  if (partBefore === undefined) return false;
+  return parts.some((part) => part.PartNumber === Number(partBefore));
+}
+
+/**
  * S3Store completes the multipart upload right after the last part arrives. A process killed in
  * between leaves every byte in the bucket but no object; the reconciler finishes the job.
  *
@@ -100,7 +131,89 @@ class CompletableS3Store extends S3Store {
   }
 
   override async write(src: Readable, id: string, offset: number): Promise<number> {
-    return super.write(src, id, offset).catch((error: unknown) => Promise.reject(tusStoreError('write', id, error)));
+    const state: WriteState = { id, consumedPart: false, storedPart: false };
+    try {
+      const newOffset = await writes.run(state, () => super.write(src, id, offset));
+      // The old `.part`'s bytes are in a part now (or it was overwritten by a new `.part`).
+      if (state.consumedPart && !state.storedPart) await this.removeIncompletePart(id);
+      return newOffset;
+    } catch (error) {
+      throw tusStoreError('write', id, error);
+    }
+  }
+
+  protected override async retrieveParts(id: string, partNumberMarker?: string): Promise<Part[]> {
+    const parts = await super.retrieveParts(id, partNumberMarker);
+    const state = writes.getStore();
+    if (state?.id === id && partNumberMarker === undefined && state.parts === undefined) state.parts = parts;
+    return parts;
+  }
+
+  protected override async uploadPart(metadata: MetadataValue, readStream: Readable | Buffer, partNumber: number): Promise<string> {
+    // Called in part order as the body is split, before the upload of that part starts.
+    const state = writes.getStore();
+    if (state) state.lastPart = Math.max(state.lastPart ?? 0, partNumber);
+    return super.uploadPart(metadata, readStream, partNumber);
+  }
+
+  protected override async uploadIncompletePart(id: string, readStream: Readable): Promise<string> {
+    const state = writes.getStore();
+    if (state?.id !== id || state.parts === undefined) return super.uploadIncompletePart(id, readStream);
+    // The trailing chunk of this write: it will begin the part after the last one started here
+    // (or after the parts that existed, if this write started none).
+    const partBefore = (state.lastPart ?? state.parts.at(-1)?.PartNumber ?? 0) + 1;
+    const data = await this.client.putObject({
+      Bucket: this.bucket,
+      Key: this.partKey(id, true),
+      Body: readStream,
+      Metadata: { [PART_BEFORE]: String(partBefore) },
+      Tagging: this.useCompleteTag('false'),
+    });
+    state.storedPart = true;
+    return data.ETag ?? '';
+  }
+
+  protected override async getIncompletePart(id: string): Promise<Readable | undefined> {
+    const state = writes.getStore();
+    if (state?.id !== id || state.parts === undefined) return super.getIncompletePart(id);
+    let object;
+    try {
+      object = await this.client.getObject({ Bucket: this.bucket, Key: this.partKey(id, true) });
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+    if (isStalePart(object.Metadata?.[PART_BEFORE], state.parts)) {
+      (object.Body as Readable | undefined)?.destroy();
+      await this.removeIncompletePart(id);
+      return undefined;
+    }
+    state.consumedPart = true;
+    return object.Body as Readable;
+  }
+
+  protected override async getIncompletePartSize(id: string): Promise<number | undefined> {
+    let head;
+    try {
+      head = await this.client.headObject({ Bucket: this.bucket, Key: this.partKey(id, true) });
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+    const partBefore = head.Metadata?.[PART_BEFORE];
+    if (partBefore !== undefined && isStalePart(partBefore, await this.retrieveParts(id))) return undefined;
+    return head.ContentLength;
+  }
+
+  protected override async deleteIncompletePart(id: string): Promise<void> {
+    // Inside a write the `.part` stays until its bytes are safe (see write()).
+    if (writes.getStore()?.id === id) return;
+    await super.deleteIncompletePart(id);
+  }
+
+  /** A `.part` whose bytes are in a part: deleting it is tidiness, the marker already voids it. */
+  private async removeIncompletePart(id: string): Promise<void> {
+    await super.deleteIncompletePart(id).catch(() => {});
   }
 
   override async declareUploadLength(id: string, length: number): Promise<void> {
