@@ -2,7 +2,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -240,6 +240,17 @@ export async function cpuSecondsOf(pid: number): Promise<number> {
   } catch {
     return NaN;
   }
+}
+
+/** CPU seconds of every process named postgres (the server is shared: other work counts too). */
+export async function postgresCpuSeconds(): Promise<number> {
+  let total = 0;
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+    if (comm.trim() === 'postgres') total += await cpuSecondsOf(Number(pid));
+  }
+  return total;
 }
 
 /** Load average of the machine (other work running beside the benchmark shows up here). */

@@ -1,26 +1,14 @@
 // What one small upload costs in database work: transactions, rows and PostgreSQL CPU.
 //   node --import tsx bench/tools/db-cost.ts [count=400] [--root DIR]
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { tusUploadMany } from '../clients.js';
-import { ROOT, cpuSecondsOf, createDatabase, freePort, removeDir, spawnNode, tempDir, waitFor } from '../support.js';
+import { ROOT, cpuSecondsOf, createDatabase, postgresCpuSeconds, freePort, removeDir, spawnNode, tempDir, waitFor } from '../support.js';
 
 const args = process.argv.slice(2);
 const rootAt = args.indexOf('--root');
 const root = rootAt >= 0 ? path.resolve(args.splice(rootAt, 2)[1]!) : ROOT;
 const count = Number(args[0] ?? 400);
-
-/** CPU seconds of every process named postgres (the server is shared: other work counts too). */
-async function postgresCpu(): Promise<number> {
-  let total = 0;
-  for (const pid of await readdir('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
-    if (comm.trim() === 'postgres') total += await cpuSecondsOf(Number(pid));
-  }
-  return total;
-}
 
 const db = await createDatabase();
 const dataDir = await tempDir('dbcost');
@@ -43,7 +31,7 @@ try {
   await tusUploadMany(`${child.url}/files`, Array.from({ length: 32 }, () => randomBytes(64 * 1024)), 32); // warm-up
   await new Promise((r) => setTimeout(r, 1500));
   const s0 = await stats();
-  const pg0 = await postgresCpu();
+  const pg0 = await postgresCpuSeconds();
   const node0 = await cpuSecondsOf(child.pid);
   const t0 = performance.now();
   const result = await tusUploadMany(`${child.url}/files`, Array.from({ length: count }, () => randomBytes(64 * 1024)), 32);
@@ -57,7 +45,7 @@ try {
   const per = (k: keyof typeof s0) => ((s1[k] - s0[k]) / count).toFixed(1);
   console.log(`${count} uploads in ${(result.totalMs / 1000).toFixed(1)} s (${(count / (result.totalMs / 1000)).toFixed(0)}/s), all processed after ${wall.toFixed(1)} s`);
   console.log(`per upload: ${per('xact')} commits, ${per('ins')} rows inserted, ${per('upd')} updated, ${per('del')} deleted, ${per('fetched')} fetched`);
-  console.log(`CPU per upload: server ${(((await cpuSecondsOf(child.pid)) - node0) * 1000 / count).toFixed(1)} ms, PostgreSQL (all backends) ${(((await postgresCpu()) - pg0) * 1000 / count).toFixed(1)} ms`);
+  console.log(`CPU per upload: server ${(((await cpuSecondsOf(child.pid)) - node0) * 1000 / count).toFixed(1)} ms, PostgreSQL (all backends) ${(((await postgresCpuSeconds()) - pg0) * 1000 / count).toFixed(1)} ms`);
 } finally {
   await child.stop();
   await db.drop();

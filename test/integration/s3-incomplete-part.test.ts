@@ -91,7 +91,7 @@ describe('S3 incomplete parts (<id>.part)', () => {
     return fetch(url, {
       method: 'PATCH',
       headers: { ...TUS, 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' },
-      body,
+      body: new Uint8Array(body),
     });
   }
 
