@@ -1,6 +1,5 @@
 // S3-compatible storage (AWS S3, Cloudflare R2, MinIO, moto): @tus/s3-store writes <id> (bytes,
 // via a multipart upload), <id>.info (tus info) and <id>.part (an incomplete trailing part).
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { Readable } from 'node:stream';
 import { Upload } from '@aws-sdk/lib-storage';
 import { S3, type Part, type S3ClientConfig } from '@aws-sdk/client-s3';
@@ -82,7 +81,6 @@ function tusStoreError(action: string, id: string, error: unknown): unknown {
  * ignored, so a crash between uploading the part and deleting the `.part` cannot count them twice.
  */
 interface WriteState {
-  id: string;
   /** The upload's parts when the write began. */
   parts?: Part[];
   /** The highest part number this write has started to upload. */
@@ -92,7 +90,6 @@ interface WriteState {
   /** This write stored a new `.part` (which replaced the old one). */
   storedPart: boolean;
 }
-const writes = new AsyncLocalStorage<WriteState>();
 /** User metadata on `<id>.part`: the number of the part its bytes will begin (x-amz-meta-…). */
 const PART_BEFORE = 'tus-part-before';
 
@@ -111,6 +108,13 @@ function isStalePart(partBefore: string | undefined, parts: Part[]): boolean {
  * were told their uploads were gone (tus-js-client then gives up on a PATCH, or starts over).
  */
 class CompletableS3Store extends S3Store {
+  /**
+   * The write in progress per upload id (the tus lock allows one at a time). Keyed by id, not an
+   * AsyncLocalStorage: S3Store calls uploadPart from stream events, which run in the context of
+   * whatever socket emitted them, not of the write.
+   */
+  private readonly writes = new Map<string, WriteState>();
+
   override async getUpload(id: string): Promise<TusUpload> {
     try {
       return await super.getUpload(id);
@@ -131,9 +135,10 @@ class CompletableS3Store extends S3Store {
   }
 
   override async write(src: Readable, id: string, offset: number): Promise<number> {
-    const state: WriteState = { id, consumedPart: false, storedPart: false };
+    const state: WriteState = { consumedPart: false, storedPart: false };
     try {
-      const newOffset = await writes.run(state, () => super.write(src, id, offset));
+      this.writes.set(id, state);
+      const newOffset = await super.write(src, id, offset).finally(() => this.writes.delete(id));
       // The old `.part`'s bytes are in a part now (or it was overwritten by a new `.part`).
       if (state.consumedPart && !state.storedPart) await this.removeIncompletePart(id);
       return newOffset;
@@ -144,21 +149,21 @@ class CompletableS3Store extends S3Store {
 
   protected override async retrieveParts(id: string, partNumberMarker?: string): Promise<Part[]> {
     const parts = await super.retrieveParts(id, partNumberMarker);
-    const state = writes.getStore();
-    if (state?.id === id && partNumberMarker === undefined && state.parts === undefined) state.parts = parts;
+    const state = this.writes.get(id);
+    if (state && partNumberMarker === undefined && state.parts === undefined) state.parts = parts;
     return parts;
   }
 
   protected override async uploadPart(metadata: MetadataValue, readStream: Readable | Buffer, partNumber: number): Promise<string> {
     // Called in part order as the body is split, before the upload of that part starts.
-    const state = writes.getStore();
+    const state = this.writes.get(metadata.file.id);
     if (state) state.lastPart = Math.max(state.lastPart ?? 0, partNumber);
     return super.uploadPart(metadata, readStream, partNumber);
   }
 
   protected override async uploadIncompletePart(id: string, readStream: Readable): Promise<string> {
-    const state = writes.getStore();
-    if (state?.id !== id || state.parts === undefined) return super.uploadIncompletePart(id, readStream);
+    const state = this.writes.get(id);
+    if (state?.parts === undefined) return super.uploadIncompletePart(id, readStream);
     // The trailing chunk of this write: it will begin the part after the last one started here
     // (or after the parts that existed, if this write started none).
     const partBefore = (state.lastPart ?? state.parts.at(-1)?.PartNumber ?? 0) + 1;
@@ -174,8 +179,8 @@ class CompletableS3Store extends S3Store {
   }
 
   protected override async getIncompletePart(id: string): Promise<Readable | undefined> {
-    const state = writes.getStore();
-    if (state?.id !== id || state.parts === undefined) return super.getIncompletePart(id);
+    const state = this.writes.get(id);
+    if (state?.parts === undefined) return super.getIncompletePart(id);
     let object;
     try {
       object = await this.client.getObject({ Bucket: this.bucket, Key: this.partKey(id, true) });
@@ -207,7 +212,7 @@ class CompletableS3Store extends S3Store {
 
   protected override async deleteIncompletePart(id: string): Promise<void> {
     // Inside a write the `.part` stays until its bytes are safe (see write()).
-    if (writes.getStore()?.id === id) return;
+    if (this.writes.has(id)) return;
     await super.deleteIncompletePart(id);
   }
 

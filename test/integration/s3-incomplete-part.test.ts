@@ -13,6 +13,7 @@ import { waitForFinal } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { s3Client } from '../support/moto.js';
 import { serverEnv, startServer, type TestServer } from '../support/server.js';
+import { upload } from '../support/tus.js';
 
 const MiB = 2 ** 20;
 const TUS = { 'Tus-Resumable': '1.0.0' };
@@ -95,6 +96,25 @@ describe('S3 incomplete parts (<id>.part)', () => {
     });
   }
 
+  /** A PATCH whose body trickles in (64 KiB every few ms), as from a real network. */
+  async function slowPatch(url: string, offset: number, body: Buffer): Promise<Response> {
+    let at = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (at >= body.length) return controller.close();
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        controller.enqueue(new Uint8Array(body.subarray(at, at + 64 * 1024)));
+        at += 64 * 1024;
+      },
+    });
+    return fetch(url, {
+      method: 'PATCH',
+      headers: { ...TUS, 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(body.length) },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+  }
+
   async function offsetOf(url: string): Promise<number> {
     const response = await fetch(url, { method: 'HEAD', headers: TUS });
     expect(response.status).toBe(200);
@@ -108,6 +128,26 @@ describe('S3 incomplete parts (<id>.part)', () => {
     const download = Buffer.from(await (await fetch(`${app.url}/api/files/${id}/content`)).arrayBuffer());
     expect(download.equals(data)).toBe(true);
   }
+
+  it('grows a .part over several small chunks, then turns it into parts', async () => {
+    const data = randomBytes(12 * MiB);
+    const url = await create(data.length);
+    for (let offset = 0; offset < data.length; offset += 2 * MiB) {
+      expect(await offsetOf(url)).toBe(offset);
+      const response = await slowPatch(url, offset, data.subarray(offset, offset + 2 * MiB));
+      expect(response.status, await response.text()).toBe(204);
+    }
+    await expectStored(url, data);
+  });
+
+  it('takes concurrent tus-js-client uploads in chunks below the part size, byte-identical', async () => {
+    const files = Array.from({ length: 4 }, () => randomBytes(11 * MiB));
+    // No retries: a single wrong offset (a .part lost or counted twice) fails the upload.
+    const ids = await Promise.all(
+      files.map((data, i) => upload(data, { endpoint: `${app.url}/files`, filename: `c-${i}.bin`, chunkSize: 2 * MiB, retryDelays: [] })),
+    );
+    for (const [i, id] of ids.entries()) await expectStored(`${app.url}/files/${id}`, files[i]!);
+  });
 
   it('keeps acknowledged bytes when S3 fails while the next chunk is being stored', async () => {
     const data = randomBytes(7 * MiB);
