@@ -89,6 +89,8 @@ interface WriteState {
   consumedPart: boolean;
   /** This write stored a new `.part` (which replaced the old one). */
   storedPart: boolean;
+  /** The `.part` had no marker (written before it existed): handled the way S3Store does. */
+  unmarkedPart?: boolean;
 }
 /** User metadata on `<id>.part`: the number of the part its bytes will begin (x-amz-meta-…). */
 const PART_BEFORE = 'tus-part-before';
@@ -193,7 +195,10 @@ class CompletableS3Store extends S3Store {
       await this.removeIncompletePart(id);
       return undefined;
     }
-    state.consumedPart = true;
+    // Unmarked, it would count twice if this write stopped after a part took its bytes: it goes
+    // right away instead, as S3Store does (see deleteIncompletePart).
+    if (object.Metadata?.[PART_BEFORE] === undefined) state.unmarkedPart = true;
+    else state.consumedPart = true;
     return object.Body as Readable;
   }
 
@@ -211,8 +216,9 @@ class CompletableS3Store extends S3Store {
   }
 
   protected override async deleteIncompletePart(id: string): Promise<void> {
-    // Inside a write the `.part` stays until its bytes are safe (see write()).
-    if (this.writes.has(id)) return;
+    // Inside a write a marked `.part` stays until its bytes are safe (see write()).
+    const state = this.writes.get(id);
+    if (state && !state.unmarkedPart) return;
     await super.deleteIncompletePart(id);
   }
 
