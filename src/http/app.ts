@@ -158,7 +158,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(quotaRoutes, { db: deps.database.db, config });
       await api.register(eventsRoutes, { db: deps.database.db, storage: deps.storage, events: deps.events });
       await api.register(adminRoutes, { db: deps.database.db, storage: deps.storage, config, logger: deps.logger });
-      await api.register(adminAnalyticsRoutes, { db: deps.database.db });
+      await api.register(adminAnalyticsRoutes, { db: deps.database.adhoc });
     },
     { prefix: '/api' },
   );

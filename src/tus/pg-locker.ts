@@ -111,10 +111,12 @@ class PostgresLock implements Lock {
     let askedToRelease = false;
     try {
       for (;;) {
-        const { rows } = await client.query<{ locked: boolean }>(
-          'select pg_try_advisory_lock(hashtextextended($1, 0)) as locked',
-          [key],
-        );
+        // Named: prepared once per pooled connection.
+        const { rows } = await client.query<{ locked: boolean }>({
+          name: 'tus-try-lock',
+          text: 'select pg_try_advisory_lock(hashtextextended($1, 0)) as locked',
+          values: [key],
+        });
         if (rows[0]?.locked) {
           this.client = client;
           this.locker.held.set(this.id, requestRelease);
@@ -143,7 +145,9 @@ class PostgresLock implements Lock {
     if (this.locker.held.get(this.id)) this.locker.held.delete(this.id);
     let broken = this.lost;
     try {
-      if (!broken) await client.query('select pg_advisory_unlock(hashtextextended($1, 0))', [`tus:${this.id}`]);
+      if (!broken) {
+        await client.query({ name: 'tus-unlock', text: 'select pg_advisory_unlock(hashtextextended($1, 0))', values: [`tus:${this.id}`] });
+      }
     } catch {
       // The session is gone, and the lock with it.
       broken = true;
