@@ -1,6 +1,6 @@
 // Enqueueing graphile-worker jobs from SQL, so a job is added in the same transaction as the
 // record change that needs it: either both happen or neither does.
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { Executor } from './tx.js';
 
 export const TASKS = {
@@ -22,19 +22,23 @@ export interface EnqueueOptions {
   jobKeyMode?: 'replace' | 'preserve_run_at' | 'unsafe_dedupe';
 }
 
-export async function enqueueJob(
-  tx: Executor,
-  task: TaskName,
-  payload: Record<string, unknown>,
-  options: EnqueueOptions = {},
-): Promise<void> {
-  await tx.execute(sql`
-    select graphile_worker.add_job(
+/** The add_job call as an SQL expression, for statements that enqueue from a CTE. */
+export function addJob(task: TaskName, payload: Record<string, unknown>, options: EnqueueOptions = {}): SQL {
+  return sql`graphile_worker.add_job(
       identifier := ${task},
       payload := ${JSON.stringify(payload)}::json,
       run_at := ${options.runAt?.toISOString() ?? null}::timestamptz,
       max_attempts := ${options.maxAttempts ?? null}::int,
       job_key := ${options.jobKey ?? null}::text,
       job_key_mode := ${options.jobKeyMode ?? 'replace'}::text
-    )`);
+    )`;
+}
+
+export async function enqueueJob(
+  tx: Executor,
+  task: TaskName,
+  payload: Record<string, unknown>,
+  options: EnqueueOptions = {},
+): Promise<void> {
+  await tx.execute(sql`select ${addJob(task, payload, options)}`);
 }

@@ -10,7 +10,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import type { Kind } from '../config/index.js';
 import { audit, AUDIT } from './audit.js';
 import type { Db } from './client.js';
-import { enqueueJob, TASKS } from './jobs.js';
+import { addJob, TASKS } from './jobs.js';
 import { commitQuota, releaseQuota } from './quota.js';
 import { blobs, uploads, type BlobRow, type ScanStatus, type UploadStatus } from './schema.js';
 import type { Executor, Tx } from './tx.js';
@@ -80,72 +80,64 @@ export interface LinkResult {
   /** False when the upload was already linked or is no longer processing (a repeated job). */
   linked: boolean;
   deduplicated: boolean;
-  blob: BlobRow | null;
 }
 
 /**
  * Content de-duplication: the upload takes a reference on the blob of its bytes, creating it if
- * these bytes are new. Two identical uploads finishing at the same instant serialise on the
- * blob's primary key, so exactly one creates the blob and the other references it.
+ * these bytes are new, and the new blob's steps are enqueued — one statement, so one round trip
+ * and atomic. Two identical uploads finishing at the same instant serialise on the blob's primary
+ * key (the upsert), so exactly one creates the blob and the other references it.
  */
-export async function linkBlob(db: Db, uploadId: string, facts: ContentFacts, options: StepOptions): Promise<LinkResult> {
-  return db.transaction(async (tx) => {
-    const [upload] = await tx.select().from(uploads).where(eq(uploads.id, uploadId)).for('update');
-    if (!upload || upload.status !== 'processing' || upload.blobSha256 !== null || upload.storageKey === null) {
-      return { linked: false, deduplicated: false, blob: null };
-    }
-    const initialScan: ScanStatus = options.scanner ? 'pending' : 'skipped';
-    const [result] = await tx.execute<{ inserted: boolean }>(sql`
+export async function linkBlob(db: Executor, uploadId: string, facts: ContentFacts, options: StepOptions): Promise<LinkResult> {
+  const initialScan: ScanStatus = options.scanner ? 'pending' : 'skipped';
+  const jobOptions = (key: string) => ({ jobKey: `${key}:${facts.sha256}`, maxAttempts: options.maxAttempts });
+  const payload = { sha256: facts.sha256 };
+  // A verdict that is missing (no scanner back then) or failed (scanner down) is not reused by a
+  // duplicate: these bytes are scanned again.
+  const rescan = sql`${options.scanner} and blobs.scan_status in ('error', 'skipped')`;
+  const [row] = await db.execute<{ inserted: boolean; jobs: number }>(sql`
+    with target as (
+      select id, storage_key from uploads
+      where id = ${uploadId} and status = 'processing' and blob_sha256 is null and storage_key is not null
+      for update
+    ),
+    -- The blob's verdict before this statement: whether this duplicate asks for a new scan.
+    before as (select scan_status from blobs where sha256 = ${facts.sha256}),
+    blob as (
       insert into blobs (sha256, md5, size, storage_key, ref_count, kind, format, mime_type, scan_status,
                          metadata, metadata_error, validation_error, metadata_done)
-      values (${facts.sha256}, ${facts.md5}, ${facts.size}, ${upload.storageKey}, 1, ${facts.kind}, ${facts.format},
-              ${facts.mimeType}, ${initialScan}, ${facts.metadata?.metadata ? JSON.stringify(facts.metadata.metadata) : null}::jsonb,
-              ${facts.metadata?.metadataError ?? null}, ${facts.metadata?.validationError ?? null}, ${facts.metadata != null})
-      on conflict (sha256) do update set ref_count = blobs.ref_count + 1
-      returning (xmax = 0) as inserted`);
-    const inserted = Boolean(result?.inserted);
-    const [blob] = await tx.select().from(blobs).where(eq(blobs.sha256, facts.sha256));
-
-    if (inserted) {
-      if (facts.metadata == null) {
-        await enqueueJob(tx, TASKS.extractMetadata, { sha256: facts.sha256 }, {
-          jobKey: `metadata:${facts.sha256}`,
-          maxAttempts: options.maxAttempts,
-        });
-      }
-      if (options.scanner) {
-        await enqueueJob(tx, TASKS.scanBlob, { sha256: facts.sha256 }, {
-          jobKey: `scan:${facts.sha256}`,
-          maxAttempts: options.maxAttempts,
-        });
-      }
-    } else if (options.scanner && blob && (blob.scanStatus === 'error' || blob.scanStatus === 'skipped')) {
-      // A verdict that is missing (no scanner back then) or failed (scanner down) is not reused:
-      // scan these bytes now.
-      await tx
-        .update(blobs)
-        .set({ scanStatus: 'pending', scanSignature: null, scanError: null })
-        .where(eq(blobs.sha256, facts.sha256));
-      await enqueueJob(tx, TASKS.scanBlob, { sha256: facts.sha256 }, {
-        jobKey: `scan:${facts.sha256}`,
-        maxAttempts: options.maxAttempts,
-      });
-    }
-
-    await tx
-      .update(uploads)
-      .set({
-        sha256: facts.sha256,
-        md5: facts.md5,
-        blobSha256: facts.sha256,
-        deduplicated: !inserted,
-        // The bytes now belong to the blob (the first upload's object becomes the blob's).
-        storageKey: null,
-        updatedAt: sql`now()`,
-      })
-      .where(eq(uploads.id, uploadId));
-    return { linked: true, deduplicated: !inserted, blob: blob ?? null };
-  });
+      select ${facts.sha256}, ${facts.md5}, ${facts.size}, target.storage_key, 1, ${facts.kind}, ${facts.format},
+             ${facts.mimeType}, ${initialScan}, ${facts.metadata?.metadata ? JSON.stringify(facts.metadata.metadata) : null}::jsonb,
+             ${facts.metadata?.metadataError ?? null}, ${facts.metadata?.validationError ?? null}, ${facts.metadata != null}
+      from target
+      on conflict (sha256) do update set
+        ref_count = blobs.ref_count + 1,
+        scan_status = case when ${rescan} then 'pending' else blobs.scan_status end,
+        scan_signature = case when ${rescan} then null else blobs.scan_signature end,
+        scan_error = case when ${rescan} then null else blobs.scan_error end
+      returning (xmax = 0) as inserted
+    ),
+    steps as (
+      select ${addJob(TASKS.extractMetadata, payload, jobOptions('metadata'))} from blob
+      where blob.inserted and ${facts.metadata == null}
+      union all
+      select ${addJob(TASKS.scanBlob, payload, jobOptions('scan'))} from blob
+      where ${options.scanner} and (blob.inserted or exists (select 1 from before where scan_status in ('error', 'skipped')))
+    ),
+    linked as (
+      update uploads set
+        sha256 = ${facts.sha256}, md5 = ${facts.md5}, blob_sha256 = ${facts.sha256},
+        deduplicated = not blob.inserted,
+        -- The bytes now belong to the blob (the first upload's object becomes the blob's).
+        storage_key = null, updated_at = now()
+      from blob
+      where uploads.id = ${uploadId}
+      returning blob.inserted
+    )
+    -- A CTE that only selects runs only if read: counting the jobs is what enqueues them.
+    select inserted, (select count(*) from steps)::int as jobs from linked`);
+  if (!row) return { linked: false, deduplicated: false };
+  return { linked: true, deduplicated: !row.inserted };
 }
 
 export interface MetadataOutcome {

@@ -219,19 +219,21 @@ async function lockUploadQuota(tx: Executor, uploadId: string) {
  * counts in full for its owner (logical bytes); the physical saving is reported separately.
  */
 export async function commitQuota(tx: Executor, uploadId: string): Promise<void> {
-  const upload = await lockUploadQuota(tx, uploadId);
-  if (!upload || upload.quotaState !== 'reserved') return;
-  await lockOwner(tx, upload.ownerId);
-  await tx
-    .update(owners)
-    .set({
-      reservedBytes: sql`${owners.reservedBytes} - ${upload.reservedBytes}`,
-      reservedFiles: sql`${owners.reservedFiles} - 1`,
-      usedBytes: sql`${owners.usedBytes} + ${upload.size ?? 0}`,
-      fileCount: sql`${owners.fileCount} + 1`,
-    })
-    .where(eq(owners.id, upload.ownerId));
-  await tx.update(uploads).set({ quotaState: 'committed' }).where(eq(uploads.id, uploadId));
+  // One statement: the guarded state change locks the upload row, then the owner's row is
+  // updated from what it returned (the order the other quota changes lock them in).
+  await tx.execute(sql`
+    with upload as (
+      update uploads set quota_state = 'committed'
+      where id = ${uploadId} and quota_state = 'reserved'
+      returning owner_id, reserved_bytes, size
+    )
+    update owners set
+      reserved_bytes = owners.reserved_bytes - upload.reserved_bytes,
+      reserved_files = owners.reserved_files - 1,
+      used_bytes = owners.used_bytes + coalesce(upload.size, 0),
+      file_count = owners.file_count + 1
+    from upload
+    where owners.id = upload.owner_id`);
 }
 
 /**

@@ -168,6 +168,25 @@ describe.each<StorageKind>(['file', 's3'])('virus scanning with %s storage', (st
     await expectInfected(main, id, data, name, SIGNATURES.clamTestFile);
   });
 
+  it.each(['error', 'skipped'])('scans a duplicate again when the blob has no verdict (%s), and not when it has one', async (missing) => {
+    const data = Buffer.from(`verdict ${missing} ${randomBytes(8).toString('hex')}\n`);
+    const first = await upload(data, { endpoint: main.endpoint, filename: 'first.txt' });
+    expect(await waitForFinal(main.server.url, first)).toMatchObject({ status: 'ready', scan: { status: 'clean' } });
+    // As if scanned while clamd was down (error) or before a scanner was configured (skipped).
+    await main.db.sql`update blobs set scan_status = ${missing}, scan_error = ${missing === 'error' ? 'clamd was down' : null} where sha256 = ${sha256(data)}`;
+
+    const before = total(await scansSoFar());
+    const second = await upload(data, { endpoint: main.endpoint, filename: 'second.txt' });
+    expect(await waitForFinal(main.server.url, second)).toMatchObject({ status: 'ready', deduplicated: true, scan: { status: 'clean' } });
+    expect(total(await scansSoFar())).toBe(before + 1);
+    expect(await blobOf(main, sha256(data))).toMatchObject({ scan_status: 'clean', scan_error: null });
+
+    // Now it has a verdict: a third copy reuses it.
+    const third = await upload(data, { endpoint: main.endpoint, filename: 'third.txt' });
+    expect(await waitForFinal(main.server.url, third)).toMatchObject({ status: 'ready', deduplicated: true, scan: { status: 'clean' } });
+    expect(total(await scansSoFar())).toBe(before + 1);
+  });
+
   it('marks the same infected bytes uploaded again infected at once, without a new scan', async () => {
     const data = eicarFile();
     const first = await upload(data, { endpoint: main.endpoint, filename: 'first.bin' });
