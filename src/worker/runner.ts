@@ -1,10 +1,17 @@
 // Runs the graphile-worker job queue in this process (ROLE=all or worker): the task list, the
 // periodic schedule and worker liveness for crash recovery.
+
+/**
+ * How often a worker process looks for jobs held by a dead worker. This runs beside the queue, not
+ * as a job: while every slot is busy (two 1 GiB files being hashed), a queued reconcile job would
+ * wait, and so would the dead worker's jobs. One cheap query when nothing is locked.
+ */
+const DEAD_WORKER_CHECK_MS = 5_000;
 import { EventEmitter } from 'node:events';
 import { run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
 import { TASKS } from '../db/jobs.js';
 import { graphileLogger } from '../db/migrate.js';
-import { startLiveness } from '../db/workers.js';
+import { startLiveness, unlockDeadWorkers } from '../db/workers.js';
 import type { TaskDeps } from '../../tasks/deps.js';
 import { processUpload } from '../../tasks/process-upload.js';
 import { extractMetadata } from '../../tasks/extract-metadata.js';
@@ -61,10 +68,25 @@ export async function startWorker(deps: TaskDeps, options: { connectionString: s
   // more when jobs locked in a dead worker's last seconds pass unlockDeadWorkers' 10 s grace.
   await runner.addJob(TASKS.reconcile, {}, { jobKey: 'reconcile', maxAttempts: 1 });
   await runner.addJob(TASKS.reconcile, {}, { jobKey: 'reconcile-after-start', maxAttempts: 1, runAt: new Date(Date.now() + 12_000) });
+  let checking = false;
+  const deadWorkerCheck = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    unlockDeadWorkers(deps.sql)
+      .then((dead) => {
+        if (dead.length > 0) deps.logger.warn({ workers: dead }, 'handed the jobs of dead workers back to the queue');
+      })
+      .catch((error: unknown) => deps.logger.warn({ err: error }, 'could not check for dead workers'))
+      .finally(() => {
+        checking = false;
+      });
+  }, DEAD_WORKER_CHECK_MS);
+  deadWorkerCheck.unref();
   deps.logger.info({ concurrency: options.concurrency }, 'job worker started');
 
   return {
     async stop() {
+      clearInterval(deadWorkerCheck);
       await runner.stop();
       await liveness.stop();
     },
