@@ -11,7 +11,7 @@ import type { Kind } from '../config/index.js';
 import { audit, AUDIT } from './audit.js';
 import type { Db } from './client.js';
 import { addJob, TASKS } from './jobs.js';
-import { commitQuota, releaseQuota } from './quota.js';
+import { releaseQuota } from './quota.js';
 import { blobs, uploads, type BlobRow, type ScanStatus, type UploadStatus } from './schema.js';
 import type { Executor, Tx } from './tx.js';
 
@@ -257,6 +257,56 @@ const AUDIT_FOR: Record<Decision['status'], (typeof AUDIT)[keyof typeof AUDIT]> 
 };
 
 /**
+ * The common end, a blob's uploads becoming ready, in one statement: status, quota (reservation
+ * turned into usage, per owner) and audit entries together. Guarded like the general path: only
+ * `processing` uploads move, only `reserved` quota is committed, an audit entry is written once.
+ */
+async function markReady(tx: Tx, blob: BlobRow): Promise<FinalizedUpload[]> {
+  const rows = await tx.execute<{ id: string; owner_id: string; completed_at: string | null }>(sql`
+    with targets as (
+      select id, owner_id, quota_state, reserved_bytes, size from uploads
+      where blob_sha256 = ${blob.sha256} and status = 'processing'
+      for update
+    ),
+    finalized as (
+      update uploads set
+        status = 'ready', rejection_reason = null, failure_reason = null,
+        detected_mime_type = ${blob.mimeType}, scan_status = ${blob.scanStatus},
+        quota_state = case when targets.quota_state = 'reserved' then 'committed' else targets.quota_state end,
+        ready_at = now(), finalized_at = now(), updated_at = now()
+      from targets
+      where uploads.id = targets.id
+      returning uploads.id, uploads.owner_id, uploads.filename, uploads.completed_at,
+                targets.quota_state as was, targets.reserved_bytes, targets.size
+    ),
+    usage as (
+      update owners set
+        reserved_bytes = owners.reserved_bytes - c.bytes,
+        reserved_files = owners.reserved_files - c.files,
+        used_bytes = owners.used_bytes + c.used,
+        file_count = owners.file_count + c.files
+      from (
+        select owner_id, sum(reserved_bytes) as bytes, count(*)::int as files, sum(coalesce(size, 0)) as used
+        from finalized where was = 'reserved' group by owner_id
+      ) c
+      where owners.id = c.owner_id
+    ),
+    entries as (
+      insert into audit_log (action, owner_id, upload_id, details, dedupe_key)
+      select ${AUDIT.ready}, owner_id, id, jsonb_build_object('filename', filename, 'sha256', ${blob.sha256}::text), 'ready:' || id
+      from finalized
+      on conflict do nothing
+    )
+    select id, owner_id, completed_at from finalized`);
+  return rows.map((row) => ({
+    id: row.id,
+    ownerId: row.owner_id,
+    status: 'ready' as const,
+    completedAt: row.completed_at === null ? null : new Date(row.completed_at),
+  }));
+}
+
+/**
  * Once every step of a blob is done, gives each of its `processing` uploads its final status,
  * exactly once: the status update is guarded by `status = 'processing'`, and the quota and
  * audit changes ride in the same transaction.
@@ -270,6 +320,7 @@ export async function finalizeBlob(
     const [blob] = await tx.select().from(blobs).where(eq(blobs.sha256, sha256)).for('update');
     if (!blob || !blob.metadataDone || blob.scanStatus === 'pending') return [];
     const decision = decide(blob, options);
+    if (decision.status === 'ready') return markReady(tx, blob);
     const rows = await tx
       .update(uploads)
       .set({
@@ -278,15 +329,13 @@ export async function finalizeBlob(
         failureReason: decision.failureReason,
         detectedMimeType: blob.mimeType,
         scanStatus: blob.scanStatus,
-        ...(decision.status === 'ready' ? { readyAt: sql`now()` } : {}),
         finalizedAt: sql`now()`,
         updatedAt: sql`now()`,
       })
       .where(and(eq(uploads.blobSha256, sha256), eq(uploads.status, 'processing')))
       .returning({ id: uploads.id, ownerId: uploads.ownerId, filename: uploads.filename, completedAt: uploads.completedAt });
     for (const row of rows) {
-      if (decision.status === 'ready') await commitQuota(tx, row.id);
-      else await releaseQuota(tx, row.id);
+      await releaseQuota(tx, row.id);
       await audit(tx, {
         action: AUDIT_FOR[decision.status],
         ownerId: row.ownerId,

@@ -4,7 +4,9 @@
 // the current state, so a retried job or a repeated request never counts twice.
 //
 // - Reserved at creation from Upload-Length (or when a deferred length is declared).
-// - Committed (reservation turned into usage) when the file becomes `ready`.
+// - Committed (reservation turned into usage) when the file becomes `ready` (markReady in
+//   processing.ts, in the same statement as the status). A de-duplicated file counts in full for
+//   its owner (logical bytes); the physical saving is reported separately.
 // - Released when an unfinished upload is terminated or expires, when the file is rejected,
 //   infected or failed, and when a ready file is deleted.
 // - The monthly allowance counts bytes accepted for upload in the calendar month (UTC); bytes of
@@ -212,28 +214,6 @@ async function lockUploadQuota(tx: Executor, uploadId: string) {
     .where(eq(uploads.id, uploadId))
     .for('update');
   return row;
-}
-
-/**
- * Turns an upload's reservation into usage when it becomes a ready file. A de-duplicated file
- * counts in full for its owner (logical bytes); the physical saving is reported separately.
- */
-export async function commitQuota(tx: Executor, uploadId: string): Promise<void> {
-  // One statement: the guarded state change locks the upload row, then the owner's row is
-  // updated from what it returned (the order the other quota changes lock them in).
-  await tx.execute(sql`
-    with upload as (
-      update uploads set quota_state = 'committed'
-      where id = ${uploadId} and quota_state = 'reserved'
-      returning owner_id, reserved_bytes, size
-    )
-    update owners set
-      reserved_bytes = owners.reserved_bytes - upload.reserved_bytes,
-      reserved_files = owners.reserved_files - 1,
-      used_bytes = owners.used_bytes + coalesce(upload.size, 0),
-      file_count = owners.file_count + 1
-    from upload
-    where owners.id = upload.owner_id`);
 }
 
 /**

@@ -215,5 +215,20 @@ describe.each<StorageKind>(['file', 's3'])('processing pipeline with %s storage'
     expect(Number(blobs[0]!.ref_count)).toBe(6);
     const owners = await db.sql`select id from uploads where sha256 = ${sha256(data)} and storage_key is not null`;
     expect(owners).toHaveLength(0);
+    // Finalized together (one statement per blob): each file counted once in its owner's quota,
+    // and one audit entry each. The owner's counters equal what its uploads say.
+    const ready = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from audit_log where action = 'UPLOAD_READY' and upload_id = any(${ids})`;
+    expect(ready[0]!.n).toBe(6);
+    const drift = await db.sql`
+      select o.id, o.used_bytes, o.file_count, o.reserved_bytes, u.used, u.files, u.reserved
+      from owners o
+      join (select owner_id,
+                   coalesce(sum(size) filter (where quota_state = 'committed'), 0) as used,
+                   count(*) filter (where quota_state = 'committed') as files,
+                   coalesce(sum(reserved_bytes) filter (where quota_state = 'reserved'), 0) as reserved
+            from uploads group by owner_id) u on u.owner_id = o.id
+      where o.used_bytes <> u.used or o.file_count <> u.files or o.reserved_bytes <> u.reserved`;
+    expect(drift).toEqual([]);
   });
 });
