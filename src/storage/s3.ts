@@ -90,10 +90,20 @@ interface WriteState {
   /** This write stored a new `.part` (which replaced the old one). */
   storedPart: boolean;
   /** The `.part` had no marker (written before it existed): handled the way S3Store does. */
-  unmarkedPart?: boolean;
+  unmarkedPart: boolean;
 }
 /** User metadata on `<id>.part`: the number of the part its bytes will begin (x-amz-meta-…). */
 const PART_BEFORE = 'tus-part-before';
+
+/** The answer to an S3 request, or undefined when the object does not exist. */
+async function ifExists<T>(request: Promise<T>): Promise<T | undefined> {
+  try {
+    return await request;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
 
 function isStalePart(partBefore: string | undefined, parts: Part[]): boolean {
   // A `.part` written before this marker existed is trusted, as S3Store does.
@@ -137,7 +147,7 @@ class CompletableS3Store extends S3Store {
   }
 
   override async write(src: Readable, id: string, offset: number): Promise<number> {
-    const state: WriteState = { consumedPart: false, storedPart: false };
+    const state: WriteState = { consumedPart: false, storedPart: false, unmarkedPart: false };
     try {
       this.writes.set(id, state);
       const newOffset = await super.write(src, id, offset).finally(() => this.writes.delete(id));
@@ -183,13 +193,8 @@ class CompletableS3Store extends S3Store {
   protected override async getIncompletePart(id: string): Promise<Readable | undefined> {
     const state = this.writes.get(id);
     if (state?.parts === undefined) return super.getIncompletePart(id);
-    let object;
-    try {
-      object = await this.client.getObject({ Bucket: this.bucket, Key: this.partKey(id, true) });
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+    const object = await ifExists(this.client.getObject({ Bucket: this.bucket, Key: this.partKey(id, true) }));
+    if (!object) return undefined;
     if (isStalePart(object.Metadata?.[PART_BEFORE], state.parts)) {
       (object.Body as Readable | undefined)?.destroy();
       await this.removeIncompletePart(id);
@@ -203,13 +208,8 @@ class CompletableS3Store extends S3Store {
   }
 
   protected override async getIncompletePartSize(id: string): Promise<number | undefined> {
-    let head;
-    try {
-      head = await this.client.headObject({ Bucket: this.bucket, Key: this.partKey(id, true) });
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+    const head = await ifExists(this.client.headObject({ Bucket: this.bucket, Key: this.partKey(id, true) }));
+    if (!head) return undefined;
     const partBefore = head.Metadata?.[PART_BEFORE];
     if (partBefore !== undefined && isStalePart(partBefore, await this.retrieveParts(id))) return undefined;
     return head.ContentLength;

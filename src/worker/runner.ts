@@ -1,12 +1,5 @@
 // Runs the graphile-worker job queue in this process (ROLE=all or worker): the task list, the
 // periodic schedule and worker liveness for crash recovery.
-
-/**
- * How often a worker process looks for jobs held by a dead worker. This runs beside the queue, not
- * as a job: while every slot is busy (two 1 GiB files being hashed), a queued reconcile job would
- * wait, and so would the dead worker's jobs. One cheap query when nothing is locked.
- */
-const DEAD_WORKER_CHECK_MS = 5_000;
 import { EventEmitter } from 'node:events';
 import { run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
 import { TASKS } from '../db/jobs.js';
@@ -19,6 +12,13 @@ import { scanBlob } from '../../tasks/scan-blob.js';
 import { reconcileTask } from '../../tasks/reconcile.js';
 import { lifecycle } from '../../tasks/lifecycle.js';
 import { concatUpload } from '../../tasks/concat-upload.js';
+
+/**
+ * How often a worker process looks for jobs held by a dead worker. This runs beside the queue, not
+ * as a job: while every slot is busy (two 1 GiB files being hashed), a queued reconcile job would
+ * wait, and so would the dead worker's jobs. One cheap query when nothing is locked.
+ */
+const DEAD_WORKER_CHECK_MS = 5_000;
 
 export interface WorkerHandle {
   stop(): Promise<void>;
@@ -65,7 +65,8 @@ export async function startWorker(deps: TaskDeps, options: { connectionString: s
     throw error;
   }
   // Repair what a previous crash left behind right away rather than at the next minute, and once
-  // more when jobs locked in a dead worker's last seconds pass unlockDeadWorkers' 10 s grace.
+  // more shortly after. (Dead workers' jobs are also freed by the timer below, every 5 s, once
+  // they pass unlockDeadWorkers' 10 s grace.)
   await runner.addJob(TASKS.reconcile, {}, { jobKey: 'reconcile', maxAttempts: 1 });
   await runner.addJob(TASKS.reconcile, {}, { jobKey: 'reconcile-after-start', maxAttempts: 1, runAt: new Date(Date.now() + 12_000) });
   let checking = false;
