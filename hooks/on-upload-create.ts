@@ -2,7 +2,6 @@
 // and the owner's quota, then insert the upload record with its reservation. Anything wrong is a
 // clear 4xx before a single byte is stored.
 import type { Upload } from '@tus/utils';
-import { createUploadRecord } from '../src/db/uploads.js';
 import { declaredFile, declaredKind } from './policy.js';
 import { requestContextOf } from '../src/tus/request-context.js';
 import type { Kind } from '../src/config/index.js';
@@ -20,9 +19,7 @@ export function onUploadCreate(deps: HookDeps) {
     // final upload that assembles it; here only the size ceiling (enforced by tus) applies.
     const kind: Kind = partial ? 'other' : declaredKind(deps, { filename, mimeType: declaredType, size });
 
-    await createUploadRecord(
-      deps.db,
-      {
+    await deps.records.create({
         id: upload.id,
         ownerId: principal.ownerId,
         filename,
@@ -31,10 +28,8 @@ export function onUploadCreate(deps: HookDeps) {
         size,
         tusMetadata: metadata,
         uploadConcat: partial ? 'partial' : null,
-        expiresAt: new Date(Date.now() + deps.config.uploadExpiryMs),
-      },
-      deps.config.quota,
-    );
+      expiresAt: new Date(Date.now() + deps.config.uploadExpiryMs),
+    });
     context.createdUploadId = upload.id;
     return { metadata };
   };

@@ -3,7 +3,6 @@
 // storage and the reconciler (or the client's next HEAD) finishes the upload later.
 import type { Upload } from '@tus/utils';
 import { enqueueFinalsOf } from '../src/db/concat.js';
-import { markUploadFinished } from '../src/db/uploads.js';
 import { requestContextOf } from '../src/tus/request-context.js';
 import { tusUploadsFinished } from '../src/metrics.js';
 import type { HookDeps } from './deps.js';
@@ -14,7 +13,7 @@ export async function finishUpload(deps: HookDeps, id: string, size: number, par
     await enqueueFinalsOf(deps.db, id, deps.config.jobMaxAttempts);
     return false;
   }
-  const started = await markUploadFinished(deps.db, id, { size, maxAttempts: deps.config.jobMaxAttempts });
+  const started = await deps.records.finish(id, size);
   if (started) {
     tusUploadsFinished.inc();
     deps.logger.info({ uploadId: id, size }, 'upload finished; processing enqueued');

@@ -11,6 +11,7 @@ import type { Config } from './config/index.js';
 import { connect, type Database } from './db/client.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { migrateDatabase } from './db/migrate.js';
+import { uploadRecords } from './db/uploads.js';
 import { buildApp, buildBaseApp } from './http/app.js';
 import { databaseGaugeQueries } from './db/metrics-queries.js';
 import { useDatabaseGauges } from './metrics.js';
@@ -24,6 +25,7 @@ import { PostgresLocker } from './tus/pg-locker.js';
 import { ownerOfReceiving } from './tus/request-context.js';
 import { createTusServer } from './tus/server.js';
 import { startWorker, type WorkerHandle } from './worker/runner.js';
+import type { HookDeps } from '../hooks/deps.js';
 
 export interface Running {
   /** Base URL of the HTTP server (for ROLE=worker, its probes and metrics). */
@@ -144,7 +146,12 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       await events.start();
       cleanups.push(() => events.stop());
 
-      const hooks = { db: database.db, config, logger };
+      const hooks: HookDeps = {
+        db: database.db,
+        config,
+        logger,
+        records: uploadRecords(database.db, { quota: config.quota, maxAttempts: config.jobMaxAttempts }),
+      };
       const spoolDirectory = await createSpoolDirectory(config.dataDir);
       cleanups.push(() => rm(spoolDirectory, { recursive: true, force: true }));
       const tus = createTusServer({

@@ -3,9 +3,10 @@ import { and, eq, sql } from 'drizzle-orm';
 import type { Kind } from '../config/index.js';
 import { audit, AUDIT } from './audit.js';
 import type { Db } from './client.js';
+import { coalesce, type CoalesceOptions } from './coalesce.js';
 import { TASKS } from './jobs.js';
 import { removeFile } from './files.js';
-import { reservationStatement, reserveForUpload, type QuotaDefaults } from './quota.js';
+import { currentMonthStart, reserveForUpload, type QuotaDefaults } from './quota.js';
 import { owners, uploads, type UploadRow } from './schema.js';
 import type { Executor } from './tx.js';
 
@@ -72,28 +73,96 @@ export async function insertUpload(
   return row!;
 }
 
-export async function createUploadRecord(db: Db, input: NewUpload, quota: QuotaDefaults): Promise<void> {
-  // The common case in one statement (one round trip per creation): reserve, insert, audit. A
-  // refusal or a new owner takes the transaction, which says which limit was hit precisely.
-  const partial = input.uploadConcat === 'partial';
-  const details = JSON.stringify({ filename: input.filename, kind: input.kind, size: input.size });
-  const [created] = await db.execute<{ id: string }>(sql`
-    with reserve as (${reservationStatement(input.ownerId, input.size, partial ? 0 : 1, quota)}),
+/**
+ * Inserts upload records with their quota reservations and audit entries in ONE statement (one
+ * round trip and one commit for the lot; see coalesce.ts for why several). Returns, per input,
+ * whether it was created: an input is not when its owner has no row yet or when the owner's
+ * uploads in this statement would, together, pass one of the owner's limits. The caller creates
+ * those through `createUploadRecord`, which says precisely which limit was hit.
+ *
+ * The owners' rows are locked in id order first, so statements that reserve for several owners
+ * at once cannot deadlock with each other.
+ */
+export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], quota: QuotaDefaults): Promise<boolean[]> {
+  const rows = inputs.map((input) => {
+    const partial = input.uploadConcat === 'partial';
+    return {
+      id: input.id,
+      owner_id: input.ownerId,
+      filename: input.filename,
+      mime_type: input.mimeType,
+      kind: input.kind,
+      size: input.size,
+      // A partial upload (tus concatenation) holds bytes but is not a file: no file slot.
+      files: partial ? 0 : 1,
+      tus_metadata: input.tusMetadata,
+      upload_concat: input.uploadConcat ?? null,
+      expires_at: input.expiresAt?.toISOString() ?? null,
+      details: { filename: input.filename, kind: input.kind, size: input.size },
+    };
+  });
+  const month = currentMonthStart();
+  const limit = (column: string, fallback: number | null) => sql`coalesce(o.${sql.identifier(column)}, ${fallback}::bigint)`;
+  const monthSoFar = sql`(case when o.month_start = ${month}::date then o.month_bytes else 0 end)`;
+  const created = await db.execute<{ id: string }>(sql`
+    with input as (
+      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
+        id text, owner_id text, filename text, mime_type text, kind text, size bigint, files int,
+        tus_metadata jsonb, upload_concat text, expires_at timestamptz, details jsonb)
+    ),
+    demand as (
+      select owner_id, sum(coalesce(size, 0))::bigint as bytes, sum(files)::int as files, max(size) as largest
+      from input group by owner_id
+    ),
+    locked as (
+      select id from owners where id in (select owner_id from demand) order by id for update
+    ),
+    reserve as (
+      update owners o set
+        reserved_bytes = o.reserved_bytes + d.bytes,
+        reserved_files = o.reserved_files + d.files,
+        month_bytes = ${monthSoFar} + d.bytes,
+        month_start = ${month}::date
+      from demand d, locked l
+      where o.id = d.owner_id and l.id = d.owner_id
+        and (d.largest is null or ${limit('max_file_size', quota.maxFileSize)} is null
+             or d.largest <= ${limit('max_file_size', quota.maxFileSize)})
+        and (${limit('max_bytes', quota.maxBytes)} is null
+             or o.used_bytes + o.reserved_bytes + d.bytes <= ${limit('max_bytes', quota.maxBytes)})
+        and (d.files = 0 or ${limit('max_files', quota.maxFiles)} is null
+             or o.file_count + o.reserved_files + d.files <= ${limit('max_files', quota.maxFiles)})
+        and (${limit('monthly_bytes', quota.monthlyBytes)} is null
+             or ${monthSoFar} + d.bytes <= ${limit('monthly_bytes', quota.monthlyBytes)})
+      returning o.id
+    ),
     created as (
       insert into uploads (id, owner_id, filename, mime_type, kind, size, status, reserved_bytes, quota_state,
                            storage_key, tus_metadata, upload_concat, expires_at)
-      select ${input.id}, ${input.ownerId}, ${input.filename}, ${input.mimeType}, ${input.kind}, ${input.size}::bigint,
-             'uploading', ${input.size ?? 0}::bigint, 'reserved', ${input.id}, ${JSON.stringify(input.tusMetadata)}::jsonb,
-             ${input.uploadConcat ?? null}, ${input.expiresAt?.toISOString() ?? null}::timestamptz
-      from reserve
+      select i.id, i.owner_id, i.filename, i.mime_type, i.kind, i.size, 'uploading', coalesce(i.size, 0), 'reserved',
+             i.id, i.tus_metadata, i.upload_concat, i.expires_at
+      from input i join reserve r on r.id = i.owner_id
       returning id
     ),
     entry as (
       insert into audit_log (action, owner_id, upload_id, actor, details)
-      select ${AUDIT.created}, ${input.ownerId}, id, ${input.ownerId}, ${details}::jsonb from created
+      select ${AUDIT.created}, i.owner_id, i.id, i.owner_id, i.details from input i join created c on c.id = i.id
     )
     select id from created`);
-  if (created) return;
+  const ids = new Set(created.map((row) => row.id));
+  return inputs.map((input) => ids.has(input.id));
+}
+
+/**
+ * Creates one upload record with its reservation: the common case in one statement, a refusal or
+ * a new owner in a transaction that says which limit was hit precisely.
+ */
+export async function createUploadRecord(
+  db: Db,
+  input: NewUpload,
+  quota: QuotaDefaults,
+  tryInsert: (input: NewUpload) => Promise<boolean> = async (one) => (await insertUploadRecords(db, [one], quota))[0]!,
+): Promise<void> {
+  if (await tryInsert(input)) return;
   await db.transaction((tx) => insertUpload(tx, input, quota));
 }
 
@@ -103,39 +172,59 @@ export async function findUpload(db: Executor, id: string): Promise<UploadRow | 
 }
 
 /**
- * All bytes arrived: marks the upload `processing` and enqueues its processing job in ONE
- * transaction, so a finished upload can never lose its job. Only the first caller wins (the
- * finish hook, a HEAD that notices a finished upload, or the reconciler); later calls are no-ops.
+ * All bytes arrived: marks uploads `processing` and enqueues their processing jobs in ONE
+ * statement, so a finished upload can never lose its job (and several finishing at once share a
+ * round trip and a commit). Only the first caller wins for an upload (the finish hook, a HEAD that
+ * notices a finished upload, or the reconciler); later calls are no-ops. Returns, per input,
+ * whether this call started its processing.
  */
+export async function markUploadsFinished(
+  db: Db,
+  finished: readonly { id: string; size: number }[],
+  options: { maxAttempts: number },
+): Promise<boolean[]> {
+  const rows = await db.execute<{ id: string; jobs: number }>(sql`
+    with input as (
+      select * from jsonb_to_recordset(${JSON.stringify(finished)}::jsonb) as x(id text, size bigint)
+    ),
+    finished as (
+      update uploads u
+      set status = 'processing', size = i.size, completed_at = now(), updated_at = now(), expires_at = null
+      from input i
+      -- Partial uploads (tus concatenation) are chunks of a file, not files: never processed.
+      where u.id = i.id and u.status = 'uploading' and coalesce(u.upload_concat, '') <> 'partial'
+      returning u.id, u.owner_id, i.size
+    ),
+    specs as (
+      select array_agg(row(
+        ${TASKS.processUpload}, json_build_object('uploadId', id), null, null,
+        ${options.maxAttempts}::smallint, 'process:' || id, null, null
+      )::graphile_worker.job_spec) as specs
+      from finished
+    ),
+    jobs as (
+      select job.id from specs, graphile_worker.add_jobs(specs.specs, false) job where specs.specs is not null
+    ),
+    entry as (
+      insert into audit_log (action, owner_id, upload_id, details)
+      select ${AUDIT.completed}, owner_id, id, jsonb_build_object('size', size) from finished
+    )
+    select f.id, j.jobs from finished f, (select count(*)::int as jobs from jobs) j`);
+  const started = new Set(rows.map((row) => row.id));
+  // Every started upload has its job (a statement is atomic); this only guards the SQL above.
+  if (rows.length > 0 && rows[0]!.jobs !== rows.length) {
+    throw new Error(`${rows.length} uploads finished but ${rows[0]!.jobs} processing jobs were enqueued`);
+  }
+  return finished.map((upload) => started.has(upload.id));
+}
+
 export async function markUploadFinished(
   db: Db,
   id: string,
   options: { size: number; maxAttempts: number },
 ): Promise<boolean> {
-  // One statement, so one round trip on the hot path of every upload: the status change, the job
-  // and the audit entry commit together or not at all (a statement is atomic).
-  const payload = JSON.stringify({ uploadId: id });
-  const details = JSON.stringify({ size: options.size });
-  const [row] = await db.execute<{ finished: boolean }>(sql`
-    with finished as (
-      update uploads
-      set status = 'processing', size = ${options.size}, completed_at = now(), updated_at = now(), expires_at = null
-      -- Partial uploads (tus concatenation) are chunks of a file, not files: never processed.
-      where id = ${id} and status = 'uploading' and coalesce(upload_concat, '') <> 'partial'
-      returning owner_id
-    ),
-    job as (
-      select graphile_worker.add_job(
-        identifier := ${TASKS.processUpload}, payload := ${payload}::json,
-        max_attempts := ${options.maxAttempts}::int, job_key := ${`process:${id}`}::text)
-      from finished
-    ),
-    entry as (
-      insert into audit_log (action, owner_id, upload_id, details)
-      select ${AUDIT.completed}, owner_id, ${id}, ${details}::jsonb from finished
-    )
-    select exists (select 1 from job) as finished`);
-  return row?.finished === true;
+  const [started] = await markUploadsFinished(db, [{ id, size: options.size }], options);
+  return started === true;
 }
 
 /** Keeps an incomplete upload alive: each PATCH pushes its expiry back. */
@@ -160,4 +249,25 @@ export async function markUploadTerminated(db: Db, id: string, ownerId: string):
     onlyIf: ['uploading'],
   });
   return removed !== null;
+}
+
+/** Creation and finish of uploads as the tus hooks call them, many at once as one statement. */
+export interface UploadRecords {
+  create(input: NewUpload): Promise<void>;
+  /** True when this call started the upload's processing. */
+  finish(id: string, size: number): Promise<boolean>;
+}
+
+export function uploadRecords(
+  db: Db,
+  options: { quota: QuotaDefaults; maxAttempts: number; batching?: CoalesceOptions },
+): UploadRecords {
+  // Two batches in the database at once: one runs while the next fills.
+  const batching = options.batching ?? { maxBatch: 64, maxInFlight: 2 };
+  const tryInsert = coalesce((inputs: NewUpload[]) => insertUploadRecords(db, inputs, options.quota), batching);
+  const finish = coalesce((items: { id: string; size: number }[]) => markUploadsFinished(db, items, options), batching);
+  return {
+    create: (input) => createUploadRecord(db, input, options.quota, tryInsert),
+    finish: (id, size) => finish({ id, size }),
+  };
 }
