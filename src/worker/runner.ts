@@ -4,7 +4,8 @@ import { EventEmitter } from 'node:events';
 import { run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
 import { TASKS } from '../db/jobs.js';
 import { graphileLogger } from '../db/migrate.js';
-import { startLiveness, unlockDeadWorkers } from '../db/workers.js';
+import { startLiveness, unlockDeadWorkers, type Liveness } from '../db/workers.js';
+import type { Logger } from '../logger.js';
 import type { TaskDeps } from '../../tasks/deps.js';
 import { processUpload } from '../../tasks/process-upload.js';
 import { extractMetadata } from '../../tasks/extract-metadata.js';
@@ -35,12 +36,22 @@ export function taskList(deps: TaskDeps): TaskList {
   };
 }
 
+/**
+ * graphile-worker events that keep `liveness` up to date. Jobs are locked in the name of the
+ * worker pool (`locked_by` is the pool's id in graphile-worker 0.17, not its workers' ids), so the
+ * pool's id is what must be held for its jobs to count as alive.
+ */
+export function livenessEvents(liveness: Liveness, logger: Logger): WorkerEvents {
+  const events: WorkerEvents = new EventEmitter();
+  events.on('pool:create', ({ workerPool }) => {
+    liveness.register(workerPool.id).catch((error) => logger.warn({ err: error }, 'could not register worker liveness'));
+  });
+  return events;
+}
+
 export async function startWorker(deps: TaskDeps, options: { connectionString: string; concurrency: number }): Promise<WorkerHandle> {
   const liveness = await startLiveness(options.connectionString, deps.logger);
-  const events: WorkerEvents = new EventEmitter();
-  events.on('worker:create', ({ worker }) => {
-    liveness.register(worker.workerId).catch((error) => deps.logger.warn({ err: error }, 'could not register worker liveness'));
-  });
+  const events = livenessEvents(liveness, deps.logger);
 
   let runner: Runner;
   try {
