@@ -257,24 +257,38 @@ const AUDIT_FOR: Record<Decision['status'], (typeof AUDIT)[keyof typeof AUDIT]> 
 };
 
 /**
- * The common end, a blob's uploads becoming ready, in one statement: status, quota (reservation
- * turned into usage, per owner) and audit entries together. Guarded like the general path: only
- * `processing` uploads move, only `reserved` quota is committed, an audit entry is written once.
+ * The common end, a blob's uploads becoming ready, in ONE statement: status, quota (reservation
+ * turned into usage, per owner) and audit entries together, if the blob's steps are done and its
+ * outcome is `ready` (the conditions of `decide`, in SQL). Returns null when they are not (steps
+ * pending, or the outcome is another status): the caller takes the general path.
+ *
+ * Guarded like the general path: the blob row is locked first (so finalizers of one blob take
+ * turns, and the conditions are re-checked on its latest version), only `processing` uploads move
+ * (a row another finalizer moved meanwhile is re-checked and skipped), only `reserved` quota is
+ * committed, an audit entry is written once. Every caller that links an upload to a blob, or
+ * completes one of its steps, finalizes after its own commit, so none is left `processing`.
  */
-async function markReady(tx: Tx, blob: BlobRow): Promise<FinalizedUpload[]> {
-  const rows = await tx.execute<{ id: string; owner_id: string; completed_at: string | null }>(sql`
-    with targets as (
-      select id, owner_id, quota_state, reserved_bytes, size from uploads
-      where blob_sha256 = ${blob.sha256} and status = 'processing'
+async function markReadyIfDone(db: Executor, sha256: string, scanRequired: boolean): Promise<FinalizedUpload[] | null> {
+  const rows = await db.execute<{ eligible: number; id: string | null; owner_id: string; completed_at: string | null }>(sql`
+    with blob as (
+      select sha256, mime_type, scan_status from blobs
+      where sha256 = ${sha256} and metadata_done and validation_error is null
+        and scan_status not in ('pending', 'infected')
+        and (not ${scanRequired}::boolean or scan_status = 'clean')
       for update
+    ),
+    targets as (
+      select u.id, u.quota_state, u.reserved_bytes, u.size from uploads u join blob on u.blob_sha256 = blob.sha256
+      where u.status = 'processing'
+      for update of u
     ),
     finalized as (
       update uploads set
         status = 'ready', rejection_reason = null, failure_reason = null,
-        detected_mime_type = ${blob.mimeType}, scan_status = ${blob.scanStatus},
+        detected_mime_type = blob.mime_type, scan_status = blob.scan_status,
         quota_state = case when targets.quota_state = 'reserved' then 'committed' else targets.quota_state end,
         ready_at = now(), finalized_at = now(), updated_at = now()
-      from targets
+      from targets, blob
       where uploads.id = targets.id
       returning uploads.id, uploads.owner_id, uploads.filename, uploads.completed_at,
                 targets.quota_state as was, targets.reserved_bytes, targets.size
@@ -293,34 +307,41 @@ async function markReady(tx: Tx, blob: BlobRow): Promise<FinalizedUpload[]> {
     ),
     entries as (
       insert into audit_log (action, owner_id, upload_id, details, dedupe_key)
-      select ${AUDIT.ready}, owner_id, id, jsonb_build_object('filename', filename, 'sha256', ${blob.sha256}::text), 'ready:' || id
+      select ${AUDIT.ready}, owner_id, id, jsonb_build_object('filename', filename, 'sha256', ${sha256}::text), 'ready:' || id
       from finalized
       on conflict do nothing
     )
-    select id, owner_id, completed_at from finalized`);
-  return rows.map((row) => ({
-    id: row.id,
-    ownerId: row.owner_id,
-    status: 'ready' as const,
-    completedAt: row.completed_at === null ? null : new Date(row.completed_at),
-  }));
+    select (select count(*)::int from blob) as eligible, f.id, f.owner_id, f.completed_at
+    from (select 1) one left join finalized f on true`);
+  if (!rows[0] || rows[0].eligible === 0) return null;
+  return rows
+    .filter((row) => row.id !== null)
+    .map((row) => ({
+      id: row.id!,
+      ownerId: row.owner_id,
+      status: 'ready' as const,
+      completedAt: row.completed_at === null ? null : new Date(row.completed_at),
+    }));
 }
 
 /**
  * Once every step of a blob is done, gives each of its `processing` uploads its final status,
  * exactly once: the status update is guarded by `status = 'processing'`, and the quota and
- * audit changes ride in the same transaction.
+ * audit changes ride in the same transaction (the common `ready` case: the same statement).
  */
 export async function finalizeBlob(
   db: Db,
   sha256: string,
   options: Pick<StepOptions, 'scanRequired'>,
 ): Promise<FinalizedUpload[]> {
+  const ready = await markReadyIfDone(db, sha256, options.scanRequired);
+  if (ready) return ready;
   return db.transaction(async (tx) => {
     const [blob] = await tx.select().from(blobs).where(eq(blobs.sha256, sha256)).for('update');
     if (!blob || !blob.metadataDone || blob.scanStatus === 'pending') return [];
     const decision = decide(blob, options);
-    if (decision.status === 'ready') return markReady(tx, blob);
+    // Became ready since the statement above looked (a step finished in between).
+    if (decision.status === 'ready') return (await markReadyIfDone(tx, sha256, options.scanRequired)) ?? [];
     const rows = await tx
       .update(uploads)
       .set({

@@ -262,8 +262,10 @@ export function uploadRecords(
   db: Db,
   options: { quota: QuotaDefaults; maxAttempts: number; batching?: CoalesceOptions },
 ): UploadRecords {
-  // Two batches in the database at once: one runs while the next fills.
-  const batching = options.batching ?? { maxBatch: 64, maxInFlight: 2 };
+  // One statement in the database at a time per kind, like PostgreSQL's own group commit: the
+  // calls that arrive meanwhile go next, together. (Two at a time made batches of one or two and
+  // cost 0.7 ms of PostgreSQL CPU per upload instead of 0.45-0.55 in receive-cost.)
+  const batching = options.batching ?? { maxBatch: 64, maxInFlight: 1 };
   const tryInsert = coalesce((inputs: NewUpload[]) => insertUploadRecords(db, inputs, options.quota), batching);
   const finish = coalesce((items: { id: string; size: number }[]) => markUploadsFinished(db, items, options), batching);
   return {
