@@ -17,6 +17,11 @@ export interface CoalesceOptions {
   maxBatch: number;
   /** Batches (or single calls) in the database at the same time. */
   maxInFlight: number;
+  /**
+   * Whether a failed batch is worth retrying call by call. Not when the failure is not about the
+   * calls (the database is down): each call would only wait for the same failure again.
+   */
+  retryAlone?: (error: unknown) => boolean;
 }
 
 interface Pending<I, O> {
@@ -47,7 +52,11 @@ export function coalesce<I, O>(many: (items: I[]) => Promise<O[]>, options: Coal
     let results: O[];
     try {
       results = await many(batch.map((pending) => pending.item));
-    } catch {
+    } catch (error) {
+      if (options.retryAlone && !options.retryAlone(error)) {
+        for (const pending of batch) pending.reject(error);
+        return;
+      }
       // Whatever failed the batch (nothing of it was committed: `many` is one statement), each
       // call alone.
       await Promise.all(batch.map((pending) => one(pending.item).then(pending.resolve, pending.reject)));

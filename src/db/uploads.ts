@@ -4,6 +4,7 @@ import type { Kind } from '../config/index.js';
 import { audit, AUDIT } from './audit.js';
 import type { Db } from './client.js';
 import { coalesce, type CoalesceOptions } from './coalesce.js';
+import { isDatabaseUnavailable } from './unavailable.js';
 import { TASKS } from './jobs.js';
 import { removeFile } from './files.js';
 import { currentMonthStart, reserveForUpload, type QuotaDefaults } from './quota.js';
@@ -265,7 +266,7 @@ export function uploadRecords(
   // One statement in the database at a time per kind, like PostgreSQL's own group commit: the
   // calls that arrive meanwhile go next, together. (Two at a time made batches of one or two and
   // cost 0.7 ms of PostgreSQL CPU per upload instead of 0.45-0.55 in receive-cost.)
-  const batching = options.batching ?? { maxBatch: 64, maxInFlight: 1 };
+  const batching = options.batching ?? { maxBatch: 64, maxInFlight: 1, retryAlone: (error: unknown) => !isDatabaseUnavailable(error) };
   const tryInsert = coalesce((inputs: NewUpload[]) => insertUploadRecords(db, inputs, options.quota), batching);
   const finish = coalesce((items: { id: string; size: number }[]) => markUploadsFinished(db, items, options), batching);
   return {

@@ -1,6 +1,7 @@
 // The one place where errors become HTTP responses: {"error": {"code", "message", ...details}}
 // with the right status. Everything else throws typed errors and never formats a response.
 import { ERRORS } from '@tus/utils';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { AppError } from '../errors.js';
 import { ObjectNotFoundError, StorageUnavailableError } from '../storage/types.js';
 
@@ -55,20 +56,6 @@ const TUS_ERRORS: Record<string, { code: string; message: string; status?: numbe
 
 const TUS_ERROR_NAMES = new Map<unknown, string>(Object.entries(ERRORS).map(([name, value]) => [value, name]));
 
-// Connection-level failures and server shutdowns from postgres.js / PostgreSQL.
-const DB_UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'CONNECT_TIMEOUT',
-  '57P01', // admin_shutdown
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now
-  '53300', // too_many_connections
-]);
 
 const STATUS_CODES: Record<number, string> = {
   400: 'BAD_REQUEST',
@@ -91,18 +78,6 @@ const STATUS_CODES: Record<number, string> = {
 
 export function codeForStatus(status: number): string {
   return STATUS_CODES[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST');
-}
-
-function errorCode(error: unknown): string | undefined {
-  const e = error as { code?: unknown; cause?: { code?: unknown } };
-  if (typeof e?.code === 'string') return e.code;
-  if (typeof e?.cause?.code === 'string') return e.cause.code;
-  return undefined;
-}
-
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const code = errorCode(error);
-  return code !== undefined && DB_UNAVAILABLE_CODES.has(code);
 }
 
 function make(status: number, code: string, message: string, details: Record<string, unknown> = {}, headers = {}): HttpError {

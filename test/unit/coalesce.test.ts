@@ -58,6 +58,16 @@ describe('coalesce', () => {
     expect(fake.batches).toEqual([[1], [2, 3, 4], [2], [3], [4]]);
   });
 
+  it('does not retry call by call when the failure is not about the calls (database down)', async () => {
+    const down = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const fake = recorder((items) => (items.length > 1 ? down : null));
+    const call = coalesce(fake.many, { maxBatch: 10, maxInFlight: 1, retryAlone: (error) => error !== down });
+    const all = [1, 2, 3].map((item) => call(item).then(String, (error: Error) => error.message));
+    await fake.releaseAll();
+    expect(await Promise.all(all)).toEqual(['r1', 'connect ECONNREFUSED', 'connect ECONNREFUSED']);
+    expect(fake.batches).toEqual([[1], [2, 3]]);
+  });
+
   it('fails every call of a batch that returns the wrong number of results, without retrying', async () => {
     let calls = 0;
     const call = coalesce(
