@@ -23,9 +23,12 @@ export interface NewUpload {
   expiresAt: Date | null;
 }
 
-export async function ensureOwner(tx: Executor, ownerId: string): Promise<void> {
-  await tx.insert(owners).values({ id: ownerId }).onConflictDoNothing();
+async function ensureOwner(db: Executor, ownerId: string): Promise<void> {
+  await db.insert(owners).values({ id: ownerId }).onConflictDoNothing();
 }
+
+/** What became of one input of `insertUploadRecords`. */
+export type InsertOutcome = 'created' | 'refused' | 'unknown-owner';
 
 /**
  * Inserts an upload record with its quota reservation and audit entry, inside the caller's
@@ -77,14 +80,14 @@ export async function insertUpload(
 /**
  * Inserts upload records with their quota reservations and audit entries in ONE statement (one
  * round trip and one commit for the lot; see coalesce.ts for why several). Returns, per input,
- * whether it was created: an input is not when its owner has no row yet or when the owner's
- * uploads in this statement would, together, pass one of the owner's limits. The caller creates
- * those through `createUploadRecord`, which says precisely which limit was hit.
+ * `created`, `unknown-owner` (the owner has no row yet) or `refused` (the owner's uploads in this
+ * statement would, together, pass one of the owner's limits). The caller creates those through
+ * `createUploadRecord`, which says precisely which limit was hit.
  *
  * The owners' rows are locked in id order first, so statements that reserve for several owners
  * at once cannot deadlock with each other.
  */
-export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], quota: QuotaDefaults): Promise<boolean[]> {
+export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], quota: QuotaDefaults): Promise<InsertOutcome[]> {
   const rows = inputs.map((input) => {
     const partial = input.uploadConcat === 'partial';
     return {
@@ -105,7 +108,7 @@ export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], 
   const month = currentMonthStart();
   const limit = (column: string, fallback: number | null) => sql`coalesce(o.${sql.identifier(column)}, ${fallback}::bigint)`;
   const monthSoFar = sql`(case when o.month_start = ${month}::date then o.month_bytes else 0 end)`;
-  const created = await db.execute<{ id: string }>(sql`
+  const outcome = await db.execute<{ id: string; what: 'created' | 'owner' }>(sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
         id text, owner_id text, filename text, mime_type text, kind text, size bigint, files int,
@@ -148,9 +151,12 @@ export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], 
       insert into audit_log (action, owner_id, upload_id, actor, details)
       select ${AUDIT.created}, i.owner_id, i.id, i.owner_id, i.details from input i join created c on c.id = i.id
     )
-    select id from created`);
-  const ids = new Set(created.map((row) => row.id));
-  return inputs.map((input) => ids.has(input.id));
+    select id, 'created' as what from created
+    union all
+    select id, 'owner' from locked`);
+  const created = new Set(outcome.filter((row) => row.what === 'created').map((row) => row.id));
+  const known = new Set(outcome.filter((row) => row.what === 'owner').map((row) => row.id));
+  return inputs.map((input) => (created.has(input.id) ? 'created' : known.has(input.ownerId) ? 'refused' : 'unknown-owner'));
 }
 
 /**
@@ -161,9 +167,16 @@ export async function createUploadRecord(
   db: Db,
   input: NewUpload,
   quota: QuotaDefaults,
-  tryInsert: (input: NewUpload) => Promise<boolean> = async (one) => (await insertUploadRecords(db, [one], quota))[0]!,
+  tryInsert: (input: NewUpload) => Promise<InsertOutcome> = async (one) => (await insertUploadRecords(db, [one], quota))[0]!,
 ): Promise<void> {
-  if (await tryInsert(input)) return;
+  let outcome = await tryInsert(input);
+  if (outcome === 'unknown-owner') {
+    // A new owner: make its row and take the common path again (the first burst of a new owner's
+    // uploads would otherwise queue one by one on that row in the transaction below).
+    await ensureOwner(db, input.ownerId);
+    outcome = await tryInsert(input);
+  }
+  if (outcome === 'created') return;
   await db.transaction((tx) => insertUpload(tx, input, quota));
 }
 

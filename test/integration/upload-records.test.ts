@@ -63,7 +63,7 @@ describe('batched upload records', () => {
     const created = await insertUploadRecords(database.db, inputs, NO_LIMITS);
     // batch-b asks for 3 files with room for 2: none of its uploads in this statement; batch-new
     // has no owner row yet. Both go the single path (next test).
-    expect(created).toEqual([true, false, true, false, false, true, false]);
+    expect(created).toEqual(['created', 'refused', 'created', 'refused', 'refused', 'created', 'unknown-owner']);
     const a = await counters('batch-a');
     expect(a.owner).toEqual({ reserved_bytes: 1000, reserved_files: 2, month_bytes: 1000 });
     expect(a.rows).toEqual({ bytes: 1000, files: 2 });
@@ -99,6 +99,27 @@ describe('batched upload records', () => {
       expect(rows).toEqual({ bytes: expected * 1000, files: expected });
       expect(audits).toBe(expected);
     }
+  });
+
+  it('takes a new owner’s first burst through the batched path too, not one transaction per upload', async () => {
+    let transactions = 0;
+    const counting = new Proxy(database.db, {
+      get: (target, property, receiver) =>
+        property === 'transaction'
+          ? (...args: Parameters<typeof target.transaction>) => {
+              transactions++;
+              return target.transaction(...args);
+            }
+          : Reflect.get(target, property, receiver),
+    });
+    const records = uploadRecords(counting, { quota: NO_LIMITS, maxAttempts: 3, batching: { maxBatch: 64, maxInFlight: 1 } });
+    const calls = Array.from({ length: 30 }, () => upload('brand-new'));
+    await Promise.all(calls.map((input) => records.create(input)));
+    expect(transactions).toBe(0);
+    const { owner, rows, audits } = await counters('brand-new');
+    expect(owner).toEqual({ reserved_bytes: 30_000, reserved_files: 30, month_bytes: 30_000 });
+    expect(rows).toEqual({ bytes: 30_000, files: 30 });
+    expect(audits).toBe(30);
   });
 
   it('a bad call in a batch fails alone', async () => {
