@@ -293,6 +293,11 @@ async function markReadyIfDone(db: Executor, sha256: string, scanRequired: boole
       returning uploads.id, uploads.owner_id, uploads.filename, uploads.completed_at,
                 targets.quota_state as was, targets.reserved_bytes, targets.size
     ),
+    -- Owners' rows locked in id order, as creations lock them (uploads.ts): no deadlock between
+    -- a finalizer of a blob shared by several owners and a batch of creations.
+    owners_locked as (
+      select id from owners where id in (select owner_id from finalized where was = 'reserved') order by id for update
+    ),
     usage as (
       update owners set
         reserved_bytes = owners.reserved_bytes - c.bytes,
@@ -302,8 +307,8 @@ async function markReadyIfDone(db: Executor, sha256: string, scanRequired: boole
       from (
         select owner_id, sum(reserved_bytes) as bytes, count(*)::int as files, sum(coalesce(size, 0)) as used
         from finalized where was = 'reserved' group by owner_id
-      ) c
-      where owners.id = c.owner_id
+      ) c, owners_locked l
+      where owners.id = c.owner_id and l.id = c.owner_id
     ),
     entries as (
       insert into audit_log (action, owner_id, upload_id, details, dedupe_key)
