@@ -4,12 +4,12 @@ import type { Kind } from '../config/index.js';
 import { audit, AUDIT } from './audit.js';
 import type { Db } from './client.js';
 import { coalesce, type CoalesceOptions } from './coalesce.js';
-import { isDatabaseUnavailable } from './unavailable.js';
-import { TASKS } from './jobs.js';
 import { removeFile } from './files.js';
+import { TASKS } from './jobs.js';
 import { currentMonthStart, reserveForUpload, type QuotaDefaults } from './quota.js';
 import { owners, uploads, type UploadRow } from './schema.js';
 import type { Executor } from './tx.js';
+import { isDatabaseUnavailable } from './unavailable.js';
 
 export interface NewUpload {
   id: string;
@@ -160,8 +160,9 @@ export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], 
 }
 
 /**
- * Creates one upload record with its reservation: the common case in one statement, a refusal or
- * a new owner in a transaction that says which limit was hit precisely.
+ * Creates one upload record with its reservation: the common case in one statement (batched by
+ * `tryInsert` when it coalesces), a new owner after making its row, a refusal in a transaction
+ * that says precisely which limit was hit (or finds that the limit is not hit on its own).
  */
 export async function createUploadRecord(
   db: Db,
