@@ -20,14 +20,14 @@ export function onUploadCreate(deps: HookDeps) {
     const kind: Kind = partial ? 'other' : declaredKind(deps, { filename, mimeType: declaredType, size });
 
     await deps.records.create({
-        id: upload.id,
-        ownerId: principal.ownerId,
-        filename,
-        mimeType: declaredType,
-        kind,
-        size,
-        tusMetadata: metadata,
-        uploadConcat: partial ? 'partial' : null,
+      id: upload.id,
+      ownerId: principal.ownerId,
+      filename,
+      mimeType: declaredType,
+      kind,
+      size,
+      tusMetadata: metadata,
+      uploadConcat: partial ? 'partial' : null,
       expiresAt: new Date(Date.now() + deps.config.uploadExpiryMs),
     });
     context.createdUploadId = upload.id;

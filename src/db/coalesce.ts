@@ -2,12 +2,12 @@
 // go together, as one statement and one commit, when those finish.
 //
 // Each creation and each finished upload is one small statement, and with many uploads at once
-// most of PostgreSQL's CPU per statement is overhead rather than work: planning the executor, the
-// commit, the NOTIFYs and, above all, every creation of one owner updating that owner's quota row,
-// which makes concurrent creations queue on its row lock. Batching the calls that pile up anyway
-// pays those once per batch. It adds no waiting: a call that finds fewer than `maxInFlight`
-// batches running goes at once, alone; only calls that would have queued in the connection pool
-// are batched.
+// much of PostgreSQL's CPU per statement is overhead rather than work: executor start-up, the
+// commit and its WAL flush, the NOTIFYs and, above all, every creation of one owner updating that
+// owner's quota row, which makes concurrent creations queue on its row lock. Batching pays those
+// once per batch. The price is latency, bounded: a call that finds fewer than `maxInFlight`
+// batches in the database goes at once, alone; any other waits for one of them to finish (a
+// millisecond or two under load) and goes with the next batch.
 //
 // A batch that fails is retried one call at a time, so one bad call (a constraint it breaks, a
 // limit it hits) gets its own precise error and never fails the others with it.
