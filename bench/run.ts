@@ -32,6 +32,7 @@ import {
   ROOT,
   createDatabase,
   describeMachine,
+  buildOnce,
   freePort,
   memoryOf,
   percentile,
@@ -138,6 +139,7 @@ async function startRawSink(name: string, fsync: boolean): Promise<Subject> {
   const child = await spawnNode({
     name,
     script: path.join(ROOT, 'bench/baselines/raw-sink.ts'),
+    build: await buildOnce(ROOT),
     env: { DIR: dir, FSYNC: fsync ? '1' : '0' },
     port: await freePort(),
     readyPath: '/files',
@@ -162,6 +164,7 @@ async function startBareTus(name: string, env: Record<string, string> = {}): Pro
   const child = await spawnNode({
     name,
     script: path.join(ROOT, 'bench/baselines/bare-tus.ts'),
+    build: await buildOnce(ROOT),
     env: { STORE: 'file', DIR: dir, ...env },
     port: await freePort(),
     readyPath: '/files',
@@ -200,6 +203,7 @@ async function startOurs(name: string, extraEnv: Record<string, string> = {}, ro
     name,
     script: 'src/main.ts',
     cwd: root,
+    build: await buildOnce(root),
     env: {
       DATABASE_URL: db.url,
       DATA_DIR: dataDir,
