@@ -21,7 +21,7 @@ const KEY_PATTERN = /^(?:quarantine\/)?[A-Za-z0-9_-]+$/;
 /**
  * FileStore whose writes reach the disk before the PATCH is acknowledged: the sink is fsync'd
  * before it finishes, so an acknowledged offset survives a power cut, not just a crash. It writes
- * with writev from a 1 MiB buffer and starts fdatasyncs while the body is still arriving.
+ * from two 1 MiB buffers in turn and starts fdatasyncs while the body is still arriving.
  */
 class DurableFileStore extends FileStore {
   override async write(readable: Readable, fileId: string, offset: number): Promise<number> {
