@@ -11,6 +11,11 @@ import { Writable } from 'node:stream';
 
 /** Bytes copied into one buffer before it is written (and the size of each of the two buffers). */
 const SLAB = 1 << 20;
+/**
+ * The first buffer of a body is small: most bodies of small files fit in it, and a 1 MiB buffer
+ * for each of them (external memory V8 counts) halved the rate of 64 KiB creations.
+ */
+const FIRST_SLAB = 64 << 10;
 
 export class DurableFileSink extends Writable {
   bytesWritten = 0;
@@ -27,6 +32,7 @@ export class DurableFileSink extends Writable {
   private spare: Buffer | null = null;
   private writing: Promise<void> | null = null;
   private failure: Error | null = null;
+  private bytesReceived = 0;
 
   constructor(
     private readonly file: string,
@@ -62,10 +68,14 @@ export class DurableFileSink extends Writable {
     for (const buffer of buffers) {
       let from = 0;
       while (from < buffer.length) {
-        this.slab ??= this.spare ?? Buffer.allocUnsafeSlow(SLAB);
-        if (this.slab === this.spare) this.spare = null;
+        if (!this.slab) {
+          const size = this.bytesReceived === 0 ? FIRST_SLAB : SLAB;
+          this.slab = this.spare?.length === size ? this.spare : Buffer.allocUnsafeSlow(size);
+          this.spare = null;
+        }
         const copied = buffer.copy(this.slab, this.filled, from);
         this.filled += copied;
+        this.bytesReceived += copied;
         from += copied;
         if (this.filled === this.slab.length) await this.flushSlab();
       }
