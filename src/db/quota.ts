@@ -113,39 +113,59 @@ function nextMonthStart(now = new Date()): string {
   return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)).toISOString();
 }
 
+/** What a reservation asks of one owner, as SQL expressions. */
+export interface Demand {
+  bytes: SQL;
+  /** File slots: 0 for a partial upload (tus concatenation), which is not a file. */
+  files: SQL;
+  /** The largest single file asked for; null when its length is deferred. */
+  largest: SQL;
+}
+
+/**
+ * A reservation as the SET and the WHERE of an update of `owners o`: the conditions are checked on
+ * the row the UPDATE locks, so parallel creations cannot overshoot a limit between a read and a
+ * write. Used for one upload (below) and for a batch per owner (insertUploadRecords).
+ */
+export function reservation(demand: Demand, defaults: QuotaDefaults): { set: SQL; allowed: SQL } {
+  const { bytes, files, largest } = demand;
+  const month = currentMonthStart();
+  const limit = (column: string, fallback: number | null) => sql`coalesce(o.${sql.identifier(column)}, ${fallback}::bigint)`;
+  const monthSoFar = sql`(case when o.month_start = ${month}::date then o.month_bytes else 0 end)`;
+  return {
+    set: sql`
+      reserved_bytes = o.reserved_bytes + ${bytes},
+      reserved_files = o.reserved_files + ${files},
+      month_bytes = ${monthSoFar} + ${bytes},
+      month_start = ${month}::date`,
+    allowed: sql`
+      (${largest} is null or ${limit('max_file_size', defaults.maxFileSize)} is null
+       or ${largest} <= ${limit('max_file_size', defaults.maxFileSize)})
+      and (${limit('max_bytes', defaults.maxBytes)} is null
+           or o.used_bytes + o.reserved_bytes + ${bytes} <= ${limit('max_bytes', defaults.maxBytes)})
+      and (${files} = 0 or ${limit('max_files', defaults.maxFiles)} is null
+           or o.file_count + o.reserved_files + ${files} <= ${limit('max_files', defaults.maxFiles)})
+      and (${limit('monthly_bytes', defaults.monthlyBytes)} is null
+           or ${monthSoFar} + ${bytes} <= ${limit('monthly_bytes', defaults.monthlyBytes)})`,
+  };
+}
+
+/**
+ * The common case of one upload's reservation in one statement. Returns the owner's id when
+ * reserved, no row when refused (or when the owner has no row yet).
+ */
+function reservationStatement(ownerId: string, size: number | null, files: 0 | 1, defaults: QuotaDefaults): SQL {
+  const { set, allowed } = reservation(
+    { bytes: sql`${size ?? 0}::bigint`, files: sql`${files}::int`, largest: sql`${size}::bigint` },
+    defaults,
+  );
+  return sql`update owners o set ${set} where o.id = ${ownerId} and ${allowed} returning o.id`;
+}
+
 /**
  * Reserves a new upload's bytes (null when its length is deferred: only the file slot is
  * reserved now) and returns the number of bytes reserved.
  */
-/**
- * The common case of a reservation in one statement: the row lock is taken by the UPDATE itself
- * and its conditions are re-checked on the locked row, so parallel creations cannot overshoot a
- * limit between a read and a write. Returns the owner's id when reserved, no row when refused
- * (or when the owner has no row yet).
- */
-export function reservationStatement(ownerId: string, size: number | null, files: 0 | 1, defaults: QuotaDefaults): SQL {
-  const bytes = size ?? 0;
-  const month = currentMonthStart();
-  const limit = (column: string, fallback: number | null) => sql`coalesce(${sql.identifier(column)}, ${fallback}::bigint)`;
-  const monthSoFar = sql`(case when month_start = ${month}::date then month_bytes else 0 end)`;
-  return sql`
-    update owners set
-      reserved_bytes = reserved_bytes + ${bytes},
-      reserved_files = reserved_files + ${files},
-      month_bytes = ${monthSoFar} + ${bytes},
-      month_start = ${month}::date
-    where id = ${ownerId}
-      and (${size}::bigint is null or ${limit('max_file_size', defaults.maxFileSize)} is null
-           or ${size}::bigint <= ${limit('max_file_size', defaults.maxFileSize)})
-      and (${limit('max_bytes', defaults.maxBytes)} is null
-           or used_bytes + reserved_bytes + ${bytes} <= ${limit('max_bytes', defaults.maxBytes)})
-      and (${files} = 0 or ${limit('max_files', defaults.maxFiles)} is null
-           or file_count + reserved_files + ${files} <= ${limit('max_files', defaults.maxFiles)})
-      and (${limit('monthly_bytes', defaults.monthlyBytes)} is null
-           or ${monthSoFar} + ${bytes} <= ${limit('monthly_bytes', defaults.monthlyBytes)})
-    returning id`;
-}
-
 export async function reserveForUpload(
   tx: Executor,
   ownerId: string,

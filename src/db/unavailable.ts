@@ -29,4 +29,3 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const code = errorCode(error);
   return code !== undefined && DB_UNAVAILABLE_CODES.has(code);
 }
-

@@ -6,7 +6,7 @@ import type { Db } from './client.js';
 import { coalesce, type CoalesceOptions } from './coalesce.js';
 import { removeFile } from './files.js';
 import { TASKS } from './jobs.js';
-import { currentMonthStart, reserveForUpload, type QuotaDefaults } from './quota.js';
+import { reservation, reserveForUpload, type QuotaDefaults } from './quota.js';
 import { owners, uploads, type UploadRow } from './schema.js';
 import type { Executor } from './tx.js';
 import { isDatabaseUnavailable } from './unavailable.js';
@@ -105,9 +105,8 @@ export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], 
       details: { filename: input.filename, kind: input.kind, size: input.size },
     };
   });
-  const month = currentMonthStart();
-  const limit = (column: string, fallback: number | null) => sql`coalesce(o.${sql.identifier(column)}, ${fallback}::bigint)`;
-  const monthSoFar = sql`(case when o.month_start = ${month}::date then o.month_bytes else 0 end)`;
+  // Per owner, the sum of this statement's uploads (the largest one for the single-file limit).
+  const { set, allowed } = reservation({ bytes: sql`d.bytes`, files: sql`d.files`, largest: sql`d.largest` }, quota);
   const outcome = await db.execute<{ id: string; what: 'created' | 'owner' }>(sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
@@ -122,21 +121,9 @@ export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], 
       select id from owners where id in (select owner_id from demand) order by id for update
     ),
     reserve as (
-      update owners o set
-        reserved_bytes = o.reserved_bytes + d.bytes,
-        reserved_files = o.reserved_files + d.files,
-        month_bytes = ${monthSoFar} + d.bytes,
-        month_start = ${month}::date
+      update owners o set ${set}
       from demand d, locked l
-      where o.id = d.owner_id and l.id = d.owner_id
-        and (d.largest is null or ${limit('max_file_size', quota.maxFileSize)} is null
-             or d.largest <= ${limit('max_file_size', quota.maxFileSize)})
-        and (${limit('max_bytes', quota.maxBytes)} is null
-             or o.used_bytes + o.reserved_bytes + d.bytes <= ${limit('max_bytes', quota.maxBytes)})
-        and (d.files = 0 or ${limit('max_files', quota.maxFiles)} is null
-             or o.file_count + o.reserved_files + d.files <= ${limit('max_files', quota.maxFiles)})
-        and (${limit('monthly_bytes', quota.monthlyBytes)} is null
-             or ${monthSoFar} + d.bytes <= ${limit('monthly_bytes', quota.monthlyBytes)})
+      where o.id = d.owner_id and l.id = d.owner_id and ${allowed}
       returning o.id
     ),
     created as (

@@ -56,7 +56,6 @@ const TUS_ERRORS: Record<string, { code: string; message: string; status?: numbe
 
 const TUS_ERROR_NAMES = new Map<unknown, string>(Object.entries(ERRORS).map(([name, value]) => [value, name]));
 
-
 const STATUS_CODES: Record<number, string> = {
   400: 'BAD_REQUEST',
   401: 'UNAUTHORIZED',
