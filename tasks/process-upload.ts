@@ -3,21 +3,39 @@
 //   2. the bytes must be what the upload declared (magic bytes vs declared kind), else rejected;
 //   3. content de-duplication: take a reference on the blob of these bytes (creating it, and
 //      enqueueing its scan and metadata steps, if the bytes are new); a duplicate's own copy is
-//      deleted;
-//   4. if the blob's steps are already done (a duplicate of processed bytes), finalize now.
+//      deleted; with nothing left to wait for, the upload becomes ready in the same statement;
+//   4. if the blob's outcome is known and not `ready` (a duplicate of rejected or infected
+//      bytes), finalize now.
 // Every step is guarded in the database, so running this job twice changes nothing.
 import type { Task } from 'graphile-worker';
 import { z } from 'zod';
+import { KINDS } from '../src/config/index.js';
 import { timed } from '../src/metrics.js';
 import { findUpload } from '../src/db/uploads.js';
 import { failUploads, finalizeBlob, linkBlob, rejectUpload } from '../src/db/processing.js';
+import type { Logger } from '../src/logger.js';
 import { ObjectNotFoundError } from '../src/storage/types.js';
 import { declaredKindMatches, sniff, type Kind } from './parsers/sniff.js';
 import { digestStream } from './steps/digest.js';
 import { metadataFromHead } from './steps/metadata.js';
 import { errorMessage, isLastAttempt, stepOptions, type TaskDeps, observeFinal } from './deps.js';
 
-const Payload = z.object({ uploadId: z.string().regex(/^[0-9a-f]{32}$/) });
+/** What processing needs of an upload; none of it changes once the upload is `processing`. */
+const StoredUpload = z.object({
+  storageKey: z.string(),
+  size: z.number().int().nonnegative().nullable(),
+  kind: z.enum(KINDS),
+  mimeType: z.string().nullable(),
+});
+type StoredUpload = z.infer<typeof StoredUpload>;
+
+const Payload = z.object({
+  uploadId: z.string().regex(/^[0-9a-f]{32}$/),
+  // The upload's facts, written by the statement that finished it (jobs enqueued elsewhere, or
+  // before this field existed, have only the id). They let the first attempt skip reading the
+  // record; the record stays the truth, as every transition below is guarded by its state.
+  upload: z.unknown().optional(),
+});
 
 function mismatchReason(kind: Kind, format: string | null, size: number): string {
   if (size === 0) return `the file is empty, so it cannot be a valid ${kind} file`;
@@ -26,60 +44,86 @@ function mismatchReason(kind: Kind, format: string | null, size: number): string
 }
 
 export function processUpload(deps: TaskDeps): Task {
+  const options = stepOptions(deps);
+
+  /**
+   * Digest, type check and link of the upload's stored bytes. False when the record had already
+   * moved on (linked, finalized, deleted): nothing was applied, the caller looks at the record.
+   */
+  async function processBytes(uploadId: string, upload: StoredUpload, log: Logger): Promise<boolean> {
+    const key = upload.storageKey;
+    await deps.storage.completeUpload(key);
+    const started = performance.now();
+    const digest = await timed('digest', async () => digestStream(await deps.storage.read(key)));
+    log.info({ size: digest.size, ms: Math.round(performance.now() - started) }, 'digested');
+    if (upload.size !== null && digest.size !== upload.size) {
+      // tus reported the upload complete, so this is storage losing or adding bytes.
+      throw new Error(`stored size ${digest.size} differs from the upload length ${upload.size}`);
+    }
+
+    const sniffed = sniff(digest.head);
+    if (!declaredKindMatches(upload.kind, sniffed)) {
+      const content = { sha256: digest.sha256, md5: digest.md5, detectedMimeType: sniffed?.mime ?? null };
+      const rejected = await rejectUpload(deps.db, uploadId, mismatchReason(upload.kind, sniffed?.format ?? null, digest.size), content);
+      if (!rejected) return false;
+      observeFinal(rejected);
+      log.info({ declared: upload.kind, sniffed: sniffed?.format ?? null }, 'rejected: content does not match the declared type');
+      return true;
+    }
+
+    const link = await linkBlob(
+      deps.db,
+      uploadId,
+      {
+        sha256: digest.sha256,
+        md5: digest.md5,
+        size: digest.size,
+        kind: upload.kind,
+        format: sniffed?.format ?? null,
+        mimeType: sniffed?.mime ?? upload.mimeType,
+        metadata: metadataFromHead(upload.kind, digest.head, digest.size),
+      },
+      options,
+    );
+    if (!link.linked) return false;
+    if (link.deduplicated) {
+      // Same bytes are stored already: this copy goes (the lifecycle orphan sweep would
+      // remove it anyway if this process died right here).
+      await deps.storage.remove(key);
+      log.info({ sha256: digest.sha256 }, 'de-duplicated');
+    }
+    if (link.ready) observeFinal(link.ready);
+    // Not ready and no step pending: the blob's outcome is another status (rejected, infected).
+    else if (!link.stepsPending) observeFinal(await finalizeBlob(deps.db, digest.sha256, options));
+    return true;
+  }
+
   return async (rawPayload, helpers) => {
-    const { uploadId } = Payload.parse(rawPayload);
+    const payload = Payload.parse(rawPayload);
+    const { uploadId } = payload;
     const log = deps.logger.child({ task: 'process_upload', uploadId, attempt: helpers.job.attempts });
-    const options = stepOptions(deps);
     try {
+      // First attempt: straight from the job's facts. A retry may follow a link that committed,
+      // so it reads the record first (its bytes may now be the blob's, or gone as a duplicate).
+      const known = helpers.job.attempts === 1 ? StoredUpload.safeParse(payload.upload) : null;
+      if (known?.success) {
+        const applied = await processBytes(uploadId, known.data, log).catch((error: unknown) => {
+          // Missing bytes may mean the record moved on (deleted): the record decides below.
+          if (error instanceof ObjectNotFoundError) return false;
+          throw error;
+        });
+        if (applied) return;
+      }
+
       const upload = await findUpload(deps.db, uploadId);
       if (!upload || upload.status !== 'processing') return;
-
-      if (upload.blobSha256 === null) {
-        const key = upload.storageKey;
-        if (key === null) throw new Error(`upload ${uploadId} has neither a blob nor stored bytes`);
-        await deps.storage.completeUpload(key);
-        const started = performance.now();
-        const digest = await timed('digest', async () => digestStream(await deps.storage.read(key)));
-        log.info({ size: digest.size, ms: Math.round(performance.now() - started) }, 'digested');
-        if (upload.size !== null && digest.size !== upload.size) {
-          // tus reported the upload complete, so this is storage losing or adding bytes.
-          throw new Error(`stored size ${digest.size} differs from the upload length ${upload.size}`);
-        }
-
-        const sniffed = sniff(digest.head);
-        const kind = upload.kind as Kind;
-        if (!declaredKindMatches(kind, sniffed)) {
-          const content = { sha256: digest.sha256, md5: digest.md5, detectedMimeType: sniffed?.mime ?? null };
-          observeFinal(await rejectUpload(deps.db, uploadId, mismatchReason(kind, sniffed?.format ?? null, digest.size), content));
-          log.info({ declared: kind, sniffed: sniffed?.format ?? null }, 'rejected: content does not match the declared type');
-          return;
-        }
-
-        const link = await linkBlob(
-          deps.db,
-          uploadId,
-          {
-            sha256: digest.sha256,
-            md5: digest.md5,
-            size: digest.size,
-            kind,
-            format: sniffed?.format ?? null,
-            mimeType: sniffed?.mime ?? upload.mimeType,
-            metadata: metadataFromHead(kind, digest.head, digest.size),
-          },
-          options,
-        );
-        if (link.deduplicated) {
-          // Same bytes are stored already: this copy goes (the lifecycle orphan sweep would
-          // remove it anyway if this process died right here).
-          await deps.storage.remove(key);
-          log.info({ sha256: digest.sha256 }, 'de-duplicated');
-        }
-        if (!link.linked) return;
-        observeFinal(await finalizeBlob(deps.db, digest.sha256, options));
+      if (upload.blobSha256 !== null) {
+        // Linked by an earlier attempt that stopped before finalizing.
+        observeFinal(await finalizeBlob(deps.db, upload.blobSha256, options));
         return;
       }
-      observeFinal(await finalizeBlob(deps.db, upload.blobSha256, options));
+      if (upload.storageKey === null) throw new Error(`upload ${uploadId} has neither a blob nor stored bytes`);
+      await processBytes(uploadId, { storageKey: upload.storageKey, size: upload.size, kind: upload.kind as Kind, mimeType: upload.mimeType }, log);
     } catch (error) {
       if (error instanceof ObjectNotFoundError || isLastAttempt(helpers.job)) {
         const reason =

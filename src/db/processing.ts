@@ -6,7 +6,7 @@
 //   blob steps:      extract_metadata, scan_blob (enqueued when a blob is first created)
 //   finalizeBlob:    when every step of a blob is done, all its `processing` uploads get their
 //                    final status, their quota committed or released, and an audit entry.
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, sql, type SQL } from 'drizzle-orm';
 import type { Kind } from '../config/index.js';
 import { audit, AUDIT } from './audit.js';
 import type { Db } from './client.js';
@@ -80,6 +80,10 @@ export interface LinkResult {
   /** False when the upload was already linked or is no longer processing (a repeated job). */
   linked: boolean;
   deduplicated: boolean;
+  /** The upload, when the blob had nothing left to wait for and it became ready in the same statement. */
+  ready: FinalizedUpload | null;
+  /** One of the blob's steps is still to run: its completion finalizes this upload. */
+  stepsPending: boolean;
 }
 
 /**
@@ -87,6 +91,14 @@ export interface LinkResult {
  * these bytes are new, and the new blob's steps are enqueued — one statement, so one round trip
  * and atomic. Two identical uploads finishing at the same instant serialise on the blob's primary
  * key (the upsert), so exactly one creates the blob and the other references it.
+ *
+ * When the blob, as the upsert leaves it (locked, latest version), has every step done and a
+ * `ready` outcome — new bytes whose metadata came from their first bytes with no scanner, or a
+ * duplicate of processed bytes — the upload becomes ready in this same statement, with its quota
+ * and audit entry, as finalizeBlob would have done one round trip later. Otherwise it stays
+ * `processing`: a pending step finalizes it when it completes (it updates the blob row, so it
+ * waits for this statement's lock and then sees this upload), and any other outcome is the
+ * caller's to finalize.
  */
 export async function linkBlob(db: Executor, uploadId: string, facts: ContentFacts, options: StepOptions): Promise<LinkResult> {
   const initialScan: ScanStatus = options.scanner ? 'pending' : 'skipped';
@@ -95,9 +107,16 @@ export async function linkBlob(db: Executor, uploadId: string, facts: ContentFac
   // A verdict that is missing (no scanner back then) or failed (scanner down) is not reused by a
   // duplicate: these bytes are scanned again.
   const rescan = sql`${options.scanner} and blobs.scan_status in ('error', 'skipped')`;
-  const [row] = await db.execute<{ inserted: boolean; jobs: number }>(sql`
+  const [row] = await db.execute<{
+    inserted: boolean;
+    ready: boolean;
+    pending: boolean;
+    owner_id: string;
+    completed_at: string | null;
+    jobs: number;
+  }>(sql`
     with target as (
-      select id, storage_key from uploads
+      select id, storage_key, quota_state, reserved_bytes, size from uploads
       where id = ${uploadId} and status = 'processing' and blob_sha256 is null and storage_key is not null
       for update
     ),
@@ -115,7 +134,13 @@ export async function linkBlob(db: Executor, uploadId: string, facts: ContentFac
         scan_status = case when ${rescan} then 'pending' else blobs.scan_status end,
         scan_signature = case when ${rescan} then null else blobs.scan_signature end,
         scan_error = case when ${rescan} then null else blobs.scan_error end
-      returning (xmax = 0) as inserted
+      returning (xmax = 0) as inserted, metadata_done, validation_error, scan_status, mime_type
+    ),
+    outcome as (
+      select blob.inserted, blob.mime_type, blob.scan_status,
+             ${readyOutcome(sql.raw('blob'), options.scanRequired)} as ready,
+             (not blob.metadata_done or blob.scan_status = 'pending') as pending
+      from blob
     ),
     steps as (
       select ${addJob(TASKS.extractMetadata, payload, jobOptions('metadata'))} from blob
@@ -127,17 +152,34 @@ export async function linkBlob(db: Executor, uploadId: string, facts: ContentFac
     linked as (
       update uploads set
         sha256 = ${facts.sha256}, md5 = ${facts.md5}, blob_sha256 = ${facts.sha256},
-        deduplicated = not blob.inserted,
+        deduplicated = not outcome.inserted,
         -- The bytes now belong to the blob (the first upload's object becomes the blob's).
-        storage_key = null, updated_at = now()
-      from blob
-      where uploads.id = ${uploadId}
-      returning blob.inserted
-    )
+        storage_key = null, updated_at = now(),
+        -- Nothing left to wait for: ready now (what markReadyIfDone does for a blob's uploads).
+        status = case when outcome.ready then 'ready' else uploads.status end,
+        detected_mime_type = case when outcome.ready then outcome.mime_type else uploads.detected_mime_type end,
+        scan_status = case when outcome.ready then outcome.scan_status else uploads.scan_status end,
+        quota_state = case when outcome.ready and uploads.quota_state = 'reserved' then 'committed' else uploads.quota_state end,
+        ready_at = case when outcome.ready then now() else uploads.ready_at end,
+        finalized_at = case when outcome.ready then now() else uploads.finalized_at end
+      from outcome, target
+      where uploads.id = target.id
+      returning uploads.id, uploads.owner_id, uploads.filename, uploads.completed_at, outcome.inserted, outcome.ready,
+                outcome.pending, target.quota_state as was, target.reserved_bytes, target.size
+    ),
+    finalized as (select * from linked where ready),
+    ${readyBookkeeping(facts.sha256)}
     -- A CTE that only selects runs only if read: counting the jobs is what enqueues them.
-    select inserted, (select count(*) from steps)::int as jobs from linked`);
-  if (!row) return { linked: false, deduplicated: false };
-  return { linked: true, deduplicated: !row.inserted };
+    select inserted, ready, pending, owner_id, completed_at, (select count(*) from steps)::int as jobs from linked`);
+  if (!row) return { linked: false, deduplicated: false, ready: null, stepsPending: false };
+  return {
+    linked: true,
+    deduplicated: !row.inserted,
+    ready: row.ready
+      ? { id: uploadId, ownerId: row.owner_id, status: 'ready', completedAt: row.completed_at === null ? null : new Date(row.completed_at) }
+      : null,
+    stepsPending: row.pending,
+  };
 }
 
 export interface MetadataOutcome {
@@ -257,42 +299,22 @@ const AUDIT_FOR: Record<Decision['status'], (typeof AUDIT)[keyof typeof AUDIT]> 
 };
 
 /**
- * The common end, a blob's uploads becoming ready, in ONE statement: status, quota (reservation
- * turned into usage, per owner) and audit entries together, if the blob's steps are done and its
- * outcome is `ready` (the conditions of `decide`, in SQL). Returns null when they are not (steps
- * pending, or the outcome is another status): the caller takes the general path.
- *
- * Guarded like the general path: the blob row is locked first (so finalizers of one blob take
- * turns, and the conditions are re-checked on its latest version), only `processing` uploads move
- * (a row another finalizer moved meanwhile is re-checked and skipped), only `reserved` quota is
- * committed, an audit entry is written once. Every caller that links an upload to a blob, or
- * completes one of its steps, finalizes after its own commit, so none is left `processing`.
+ * The `ready` case of `decide`, in SQL, over a blob row (`alias`): every step done, no validation
+ * error, no infection, and a clean verdict if one is required.
  */
-async function markReadyIfDone(db: Executor, sha256: string, scanRequired: boolean): Promise<FinalizedUpload[] | null> {
-  const rows = await db.execute<{ eligible: number; id: string | null; owner_id: string; completed_at: string | null }>(sql`
-    with blob as (
-      select sha256, mime_type, scan_status from blobs
-      where sha256 = ${sha256} and metadata_done and validation_error is null
-        and scan_status not in ('pending', 'infected')
-        and (not ${scanRequired}::boolean or scan_status = 'clean')
-      for update
-    ),
-    targets as (
-      select u.id, u.quota_state, u.reserved_bytes, u.size from uploads u join blob on u.blob_sha256 = blob.sha256
-      where u.status = 'processing'
-      for update of u
-    ),
-    finalized as (
-      update uploads set
-        status = 'ready', rejection_reason = null, failure_reason = null,
-        detected_mime_type = blob.mime_type, scan_status = blob.scan_status,
-        quota_state = case when targets.quota_state = 'reserved' then 'committed' else targets.quota_state end,
-        ready_at = now(), finalized_at = now(), updated_at = now()
-      from targets, blob
-      where uploads.id = targets.id
-      returning uploads.id, uploads.owner_id, uploads.filename, uploads.completed_at,
-                targets.quota_state as was, targets.reserved_bytes, targets.size
-    ),
+function readyOutcome(alias: SQL, scanRequired: boolean): SQL {
+  return sql`(${alias}.metadata_done and ${alias}.validation_error is null
+    and ${alias}.scan_status not in ('pending', 'infected')
+    and (not ${scanRequired}::boolean or ${alias}.scan_status = 'clean'))`;
+}
+
+/**
+ * What follows uploads becoming ready, as CTEs after one named `finalized` (columns id, owner_id,
+ * filename, was = the quota state before, reserved_bytes, size): each owner's reservation turns
+ * into usage, and each upload gets its audit entry (once: the entry's dedupe key).
+ */
+function readyBookkeeping(sha256: string): SQL {
+  return sql`
     -- Owners' rows locked in id order, as creations lock them (uploads.ts): no deadlock between
     -- a finalizer of a blob shared by several owners and a batch of creations.
     owners_locked as (
@@ -315,7 +337,46 @@ async function markReadyIfDone(db: Executor, sha256: string, scanRequired: boole
       select ${AUDIT.ready}, owner_id, id, jsonb_build_object('filename', filename, 'sha256', ${sha256}::text), 'ready:' || id
       from finalized
       on conflict do nothing
-    )
+    )`;
+}
+
+/**
+ * The common end, a blob's uploads becoming ready, in ONE statement: status, quota (reservation
+ * turned into usage, per owner) and audit entries together, if the blob's steps are done and its
+ * outcome is `ready` (the conditions of `decide`, in SQL). Returns null when they are not (steps
+ * pending, or the outcome is another status): the caller takes the general path.
+ *
+ * Guarded like the general path: the blob row is locked first (so finalizers of one blob take
+ * turns, and the conditions are re-checked on its latest version), only `processing` uploads move
+ * (a row another finalizer moved meanwhile is re-checked and skipped), only `reserved` quota is
+ * committed, an audit entry is written once. None is left `processing`: linkBlob makes an upload
+ * ready itself when its blob has nothing pending, and otherwise whoever completes the blob's last
+ * step (after linking committed: the step waits on the blob row) finalizes after its own commit.
+ */
+async function markReadyIfDone(db: Executor, sha256: string, scanRequired: boolean): Promise<FinalizedUpload[] | null> {
+  const rows = await db.execute<{ eligible: number; id: string | null; owner_id: string; completed_at: string | null }>(sql`
+    with blob as (
+      select sha256, mime_type, scan_status from blobs
+      where sha256 = ${sha256} and ${readyOutcome(sql.raw('blobs'), scanRequired)}
+      for update
+    ),
+    targets as (
+      select u.id, u.quota_state, u.reserved_bytes, u.size from uploads u join blob on u.blob_sha256 = blob.sha256
+      where u.status = 'processing'
+      for update of u
+    ),
+    finalized as (
+      update uploads set
+        status = 'ready', rejection_reason = null, failure_reason = null,
+        detected_mime_type = blob.mime_type, scan_status = blob.scan_status,
+        quota_state = case when targets.quota_state = 'reserved' then 'committed' else targets.quota_state end,
+        ready_at = now(), finalized_at = now(), updated_at = now()
+      from targets, blob
+      where uploads.id = targets.id
+      returning uploads.id, uploads.owner_id, uploads.filename, uploads.completed_at,
+                targets.quota_state as was, targets.reserved_bytes, targets.size
+    ),
+    ${readyBookkeeping(sha256)}
     select (select count(*)::int from blob) as eligible, f.id, f.owner_id, f.completed_at
     from (select 1) one left join finalized f on true`);
   if (!rows[0] || rows[0].eligible === 0) return null;

@@ -185,6 +185,11 @@ export async function markUploadsFinished(
   finished: readonly { id: string; size: number }[],
   options: { maxAttempts: number },
 ): Promise<boolean[]> {
+  // The job carries what it needs of the upload and what cannot change any more (where its bytes
+  // are, their length, the declared kind), so its first attempt does not read the record back.
+  const processPayload = sql`json_build_object(
+    'uploadId', id,
+    'upload', json_build_object('storageKey', storage_key, 'size', size, 'kind', kind, 'mimeType', mime_type))`;
   const rows = await db.execute<{ id: string; jobs: number }>(sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(finished)}::jsonb) as x(id text, size bigint)
@@ -195,11 +200,11 @@ export async function markUploadsFinished(
       from input i
       -- Partial uploads (tus concatenation) are chunks of a file, not files: never processed.
       where u.id = i.id and u.status = 'uploading' and coalesce(u.upload_concat, '') <> 'partial'
-      returning u.id, u.owner_id, i.size
+      returning u.id, u.owner_id, i.size, u.storage_key, u.kind, u.mime_type
     ),
     specs as (
       select array_agg(row(
-        ${TASKS.processUpload}, json_build_object('uploadId', id), null, null,
+        ${TASKS.processUpload}, ${processPayload}, null, null,
         ${options.maxAttempts}::smallint, 'process:' || id, null, null
       )::graphile_worker.job_spec) as specs
       from finished

@@ -1,6 +1,6 @@
 // Local-disk storage: @tus/file-store writes <dir>/<id> (bytes) and <dir>/<id>.json (tus info).
 import { createReadStream, createWriteStream } from 'node:fs';
-import { access, constants, mkdir, opendir, rename, rm, stat } from 'node:fs/promises';
+import { access, constants, mkdir, open, opendir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -59,14 +59,15 @@ export function createFileStorage(directory: string, options: { expirationMs: nu
     async completeUpload(): Promise<void> {},
 
     async read(key: string, range?: ByteRange): Promise<Readable> {
-      const file = resolve(key);
+      // Opened here, not lazily by the stream: a missing object is an error of this call.
+      let handle;
       try {
-        await access(file, constants.R_OK);
+        handle = await open(resolve(key), 'r');
       } catch (error) {
-        if (isNotFound(error)) throw new ObjectNotFoundError(key);
+        if (isNotFound(error) || error instanceof ObjectNotFoundError) throw new ObjectNotFoundError(key);
         throw new StorageUnavailableError(`cannot read ${key}`, { cause: error });
       }
-      return createReadStream(file, range ? { start: range.start, end: range.end } : {});
+      return handle.createReadStream(range ? { start: range.start, end: range.end } : {});
     },
 
     async size(key: string): Promise<number | null> {

@@ -148,7 +148,7 @@ describe('batched upload records', () => {
     for (const input of inputs) {
       expect(calls.filter((call, i) => call.id === input.id && started[i]).length).toBe(1);
     }
-    const jobs = await testDb.sql<{ key: string; task: string; max_attempts: number; payload: { uploadId: string } }[]>`
+    const jobs = await testDb.sql<{ key: string; task: string; max_attempts: number; payload: { uploadId: string; upload: unknown } }[]>`
       select j.key, t.identifier as task, j.max_attempts, j.payload
       from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id
       where j.key like 'process:%'`;
@@ -157,6 +157,8 @@ describe('batched upload records', () => {
       expect(job.task).toBe('process_upload');
       expect(job.max_attempts).toBe(3);
       expect(`process:${job.payload.uploadId}`).toBe(job.key);
+      // The facts the job's first attempt works from, as the record has them after the finish.
+      expect(job.payload.upload).toEqual({ storageKey: job.payload.uploadId, size: 1000, kind: 'other', mimeType: null });
     }
     const rows = await testDb.sql<{ status: string; n: number }[]>`
       select u.status, count(a.id)::int as n from uploads u
