@@ -54,7 +54,7 @@ export function processUpload(deps: TaskDeps): Task {
     const key = upload.storageKey;
     await deps.storage.completeUpload(key);
     const started = performance.now();
-    const digest = await timed('digest', async () => digestStream(await deps.storage.read(key)));
+    const digest = await timed('digest', async () => digestStream(await deps.storage.read(key, undefined, upload.size)));
     log.info({ size: digest.size, ms: Math.round(performance.now() - started) }, 'digested');
     if (upload.size !== null && digest.size !== upload.size) {
       // tus reported the upload complete, so this is storage losing or adding bytes.

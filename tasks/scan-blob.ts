@@ -35,11 +35,11 @@ function quarantineKeyOf(key: string): string {
  */
 async function openBytes(storage: ObjectStorage, blob: BlobRow): Promise<{ key: string; stream: Readable }> {
   try {
-    return { key: blob.storageKey, stream: await storage.read(blob.storageKey) };
+    return { key: blob.storageKey, stream: await storage.read(blob.storageKey, undefined, blob.size) };
   } catch (error) {
     const quarantineKey = quarantineKeyOf(blob.storageKey);
     if (!(error instanceof ObjectNotFoundError) || quarantineKey === blob.storageKey) throw error;
-    return { key: quarantineKey, stream: await storage.read(quarantineKey) };
+    return { key: quarantineKey, stream: await storage.read(quarantineKey, undefined, blob.size) };
   }
 }
 

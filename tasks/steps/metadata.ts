@@ -33,10 +33,10 @@ export async function extractMetadata(
       return { ...header };
     }
     case 'xsq':
-      return { ...(await parseXsq(await storage.read(blob.storageKey), { maxBytes: limits.xsqMaxBytes })) };
+      return { ...(await parseXsq(await storage.read(blob.storageKey, undefined, blob.size), { maxBytes: limits.xsqMaxBytes })) };
     case 'audio':
       return {
-        ...(await parseAudio(await storage.read(blob.storageKey), {
+        ...(await parseAudio(await storage.read(blob.storageKey, undefined, blob.size), {
           size: blob.size,
           ...(blob.mimeType ? { mimeType: blob.mimeType } : {}),
         })),

@@ -187,7 +187,7 @@ describe('processing transitions', () => {
       await task()(payload, helpers(1));
       const after = await state('t-task');
       expect(after.uploads).toEqual([{ id, status: 'ready', quota_state: 'committed', ready_at: expect.any(Date), storage_key: null }]);
-      expect(after.audit.ready).toBe(1);
+      expect(after.audit!.ready).toBe(1);
     });
 
     it('falls back to the record when the facts are stale, never failing a linked upload', async () => {
