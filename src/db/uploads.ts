@@ -168,17 +168,8 @@ export async function createUploadRecord(
   await db.transaction((tx) => insertUpload(tx, input, quota));
 }
 
-// Built once per database handle: every tus request and job looks an upload up, and drizzle's
-// query building cost more CPU than PostgreSQL's lookup.
-const findUploadQueries = new WeakMap<Executor, ReturnType<typeof prepareFindUpload>>();
-function prepareFindUpload(db: Executor) {
-  return db.select().from(uploads).where(eq(uploads.id, sql.placeholder('id'))).limit(1).prepare('find_upload');
-}
-
 export async function findUpload(db: Executor, id: string): Promise<UploadRow | undefined> {
-  let query = findUploadQueries.get(db);
-  if (!query) findUploadQueries.set(db, (query = prepareFindUpload(db)));
-  const [row] = await query.execute({ id });
+  const [row] = await db.select().from(uploads).where(eq(uploads.id, id)).limit(1);
   return row;
 }
 
