@@ -168,8 +168,17 @@ export async function createUploadRecord(
   await db.transaction((tx) => insertUpload(tx, input, quota));
 }
 
+// Built once per database handle: every tus request and job looks an upload up, and drizzle's
+// query building cost more CPU than PostgreSQL's lookup.
+const findUploadQueries = new WeakMap<Executor, ReturnType<typeof prepareFindUpload>>();
+function prepareFindUpload(db: Executor) {
+  return db.select().from(uploads).where(eq(uploads.id, sql.placeholder('id'))).limit(1).prepare('find_upload');
+}
+
 export async function findUpload(db: Executor, id: string): Promise<UploadRow | undefined> {
-  const [row] = await db.select().from(uploads).where(eq(uploads.id, id)).limit(1);
+  let query = findUploadQueries.get(db);
+  if (!query) findUploadQueries.set(db, (query = prepareFindUpload(db)));
+  const [row] = await query.execute({ id });
   return row;
 }
 

@@ -127,14 +127,28 @@ describe('creation', () => {
     it('sends Upload-Expires (RFC 9110 date) on POST, PATCH and HEAD of unfinished uploads, extended by activity', async () => {
       const created = await tus.create(10);
       const location = created.headers.get('location')!;
+      const id = location.split('/').pop()!;
       const onPost = created.headers.get('upload-expires')!;
       expect(onPost).toMatch(IMF_FIXDATE);
       expect(Date.parse(onPost)).toBeGreaterThan(Date.now() + 23 * 3600_000);
-      await new Promise((r) => setTimeout(r, 1100));
-      const patched = await tus.patch(location, 0, 'abc');
+      const exact = async () => (await tus.db.sql<{ expires_at: Date }[]>`select expires_at from uploads where id = ${id}`)[0]!.expires_at.getTime();
+      // The record's expiry, as the header's whole seconds.
+      const recorded = async () => Math.floor((await exact()) / 1000) * 1000;
+      const before = await recorded();
+      const untouched = await exact();
+      expect(Math.abs(before - Date.parse(onPost))).toBeLessThanOrEqual(1000);
+      // Activity soon after the last move leaves the record alone (a write per PATCH is not
+      // worth a second), and the header says what the record says.
+      const early = await tus.patch(location, 0, 'a');
+      expect(Date.parse(early.headers.get('upload-expires')!)).toBe(before);
+      expect(await exact()).toBe(untouched);
+      // Once that gains more than a minute, a PATCH moves it.
+      await tus.db.sql`update uploads set expires_at = expires_at - interval '2 minutes' where id = ${id}`;
+      const patched = await tus.patch(location, 1, 'bc');
       const onPatch = patched.headers.get('upload-expires')!;
       expect(onPatch).toMatch(IMF_FIXDATE);
-      expect(Date.parse(onPatch)).toBeGreaterThan(Date.parse(onPost));
+      expect(Date.parse(onPatch)).toBeGreaterThanOrEqual(before);
+      expect(await recorded()).toBe(Date.parse(onPatch));
       expect((await tus.head(location)).headers.get('upload-expires')).toBe(onPatch);
       const done = await tus.patch(location, 3, '1234567');
       expect(done.headers.get('upload-expires')).toBeNull();

@@ -316,7 +316,15 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app, { con
     } else if (method === 'PATCH') {
       events.publishProgress(upload.id, upload.ownerId, offset, length === null ? null : Number(length));
       if (complete && !partial) return;
-      const expiresAt = new Date(Date.now() + config.uploadExpiryMs);
+      const wanted = Date.now() + config.uploadExpiryMs;
+      // Moving the expiry costs a write and a commit, and a fast client sends several PATCHes a
+      // second: the record moves only when that gains at least a tenth of UPLOAD_EXPIRY (at most
+      // a minute). Upload-Expires always says what the record says.
+      if (upload.expiresAt !== null && wanted - upload.expiresAt.getTime() < Math.min(60_000, config.uploadExpiryMs / 10)) {
+        expiry(upload.expiresAt);
+        return;
+      }
+      const expiresAt = new Date(wanted);
       await touchUpload(hooks.db, upload.id, expiresAt);
       expiry(expiresAt);
     }
