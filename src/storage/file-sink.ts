@@ -20,17 +20,23 @@ const FIRST_SLAB = 64 << 10;
 /**
  * Buffers of finished sinks, for the next ones. A buffer lives as long as its PATCH, so with one
  * pair per PATCH every 8 MiB chunk of a chunked upload left 2 MiB of promoted garbage behind, and
- * V8 ran a mark-compact every ~50 ms (4 s of CPU per GiB in 8 MiB chunks, bench/). Reused, they
- * stay in the old generation and nothing is left to collect. At most 8 of each size stay idle.
+ * V8 ran a mark-compact every ~50 ms (4 s of CPU per GiB in 8 MiB chunks, bench/; measured while
+ * a sink also dropped a buffer every few MiB, see `free`). Reused, they stay in the old generation
+ * and nothing is left to collect. At most 8 of each size stay idle.
  */
 const IDLE_SLABS_PER_SIZE = 8;
 const idleSlabs = new Map<number, Buffer[]>([
   [FIRST_SLAB, []],
   [SLAB, []],
 ]);
+const counts = { taken: 0, allocated: 0 };
 
 function takeSlab(size: number): Buffer {
-  return idleSlabs.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+  counts.taken++;
+  const idle = idleSlabs.get(size)?.pop();
+  if (idle) return idle;
+  counts.allocated++;
+  return Buffer.allocUnsafeSlow(size);
 }
 
 function giveBack(slabs: Buffer[]): void {
@@ -38,6 +44,11 @@ function giveBack(slabs: Buffer[]): void {
     const idle = idleSlabs.get(slab.length);
     if (idle && idle.length < IDLE_SLABS_PER_SIZE) idle.push(slab);
   }
+}
+
+/** Buffers sinks took from the pool and how many of those had to be allocated (diagnostics, tests). */
+export function fileSinkBufferCounts(): { taken: number; allocated: number } {
+  return { ...counts };
 }
 
 export class DurableFileSink extends Writable {
@@ -52,11 +63,16 @@ export class DurableFileSink extends Writable {
   // ~50 ms (1.5 s of CPU per GiB on its helper threads, bench/). Copying costs ~0.1 s per GiB.
   private slab: Buffer | null = null;
   private filled = 0;
-  private spare: Buffer | null = null;
+  /** This sink's buffers that are neither filling nor being written. */
+  private readonly free: Buffer[] = [];
   private writing: Promise<void> | null = null;
   private failure: Error | null = null;
   private bytesReceived = 0;
-  /** Every buffer this sink took: given back once no write can use them any more. */
+  /**
+   * Every buffer this sink took: given back once no write can use them any more. At most three
+   * (the small first one, then one filling while one is written): a written buffer goes back to
+   * `free`, and a new one is taken only when none of the right size is free.
+   */
   private readonly owned: Buffer[] = [];
   private destroying = false;
 
@@ -98,13 +114,13 @@ export class DurableFileSink extends Writable {
         if (this.destroying) throw new Error('the file sink was destroyed');
         if (!this.slab) {
           const size = this.bytesReceived === 0 ? FIRST_SLAB : SLAB;
-          if (this.spare?.length === size) {
-            this.slab = this.spare;
+          const at = this.free.findIndex((b) => b.length === size);
+          if (at >= 0) {
+            this.slab = this.free.splice(at, 1)[0]!;
           } else {
             this.slab = takeSlab(size);
             this.owned.push(this.slab);
           }
-          this.spare = null;
         }
         const copied = buffer.copy(this.slab, this.filled, from);
         this.filled += copied;
@@ -126,7 +142,7 @@ export class DurableFileSink extends Writable {
     if (!slab || filled === 0) return;
     this.writing = this.writeAll(slab.subarray(0, filled)).then(
       () => {
-        this.spare = slab;
+        this.free.push(slab);
         this.writing = null;
       },
       (error: Error) => {
@@ -181,7 +197,8 @@ export class DurableFileSink extends Writable {
       .catch(() => {})
       .then(() => {
         // The last write has returned and no new one can start: the buffers are free.
-        this.slab = this.spare = null;
+        this.slab = null;
+        this.free.length = 0;
         giveBack(this.owned.splice(0));
         this.handle = null;
         return handle?.close();
