@@ -6,7 +6,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { tusUploadFile } from '../clients.js';
-import { MiB, ROOT, buildOnce, createDatabase, freePort, memoryOf, randomFile, spawnNode, tempDir, waitFor } from '../support.js';
+import { BENCH_DIR, MiB, ROOT, buildOnce, createDatabase, freePort, memoryOf, randomFile, spawnNode, tempDir, waitFor } from '../support.js';
 
 const args = process.argv.slice(2);
 const at = (flag: string) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
@@ -14,8 +14,10 @@ const root = path.resolve(at('--root') ?? ROOT);
 const size = Number(at('--size') ?? 2048) * MiB;
 const extraEnv = Object.fromEntries(args.flatMap((a, i) => (args[i - 1] === '--env' ? [[a.split('=')[0]!, a.slice(a.indexOf('=') + 1)]] : [])));
 const nodeArgs = args.includes('--node') ? args.slice(args.indexOf('--node') + 1) : [];
-const preload = process.env.MEMLOG_PRELOAD ?? '/tmp/mt/memlog.mjs';
+const preload = path.join(BENCH_DIR, 'tools', 'memlog-preload.mjs');
 
+// Piped into head, a closed stdout must not end this before it removes its two files.
+process.stdout.on('error', () => {});
 const work = await tempDir('memtrace');
 const a = await randomFile(path.join(work, 'a.bin'), size);
 const b = await randomFile(path.join(work, 'b.bin'), size);
