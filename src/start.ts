@@ -93,7 +93,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     cleanups.push(() => database.close());
     await migrateDatabase(database.sql, url, logger);
 
-    const storage = createStorage(config);
+    const storage = await createStorage(config);
     await storage.ping().catch((error: unknown) =>
       logger.error({ err: error }, 'storage is not reachable at start; /readyz will report it until it is'),
     );

@@ -1,15 +1,17 @@
 // Chooses the storage backend from configuration.
 import type { Config } from '../config/index.js';
 import { createFileStorage } from './file.js';
-import { createS3Storage } from './s3.js';
 import type { ObjectStorage } from './types.js';
 
 export * from './types.js';
 
-export function createStorage(config: Config): ObjectStorage {
+export async function createStorage(config: Config): Promise<ObjectStorage> {
   // Expiry is tracked per upload in the database (activity extends it), not by the tus stores.
   const expirationMs = 0;
   if (config.storage === 's3') {
+    // Loaded only when used: the AWS SDK and @tus/s3-store are ~8 MiB of RSS a disk-backed server
+    // (the default) would carry for nothing.
+    const { createS3Storage } = await import('./s3.js');
     return createS3Storage({ ...config.s3, expirationMs });
   }
   return createFileStorage(config.fileStorageDir, { expirationMs });

@@ -59,7 +59,7 @@ describe.each<StorageKind>(['file', 's3'])('virus scanning with %s storage', (st
     const db = await createTestDatabase();
     const env = await serverEnv({ databaseUrl: db.url, storage: storageKind, extra });
     const server = await startServer(env);
-    const instance = { server, db, storage: createStorage(loadConfig(env)), endpoint: `${server.url}/files` };
+    const instance = { server, db, storage: await createStorage(loadConfig(env)), endpoint: `${server.url}/files` };
     instances.push(instance);
     return instance;
   }
