@@ -1,8 +1,9 @@
 // Where the memory benchmark's peak RSS goes: runs its scenario (receive A with tus-js-client in
 // one PATCH; receive B while A is processed) against a built server from ROOT or --root DIR,
 // with a preload that samples process.memoryUsage() every 100 ms; prints the samples' maxima and
-// the sample at the RSS peak. Extra node flags after --node (e.g. --trace-gc, output in the log).
-//   node --import tsx bench/tools/memory-trace.ts [--root DIR] [--size MiB] [--env K=V]... [--timeline] [--node FLAGS...]
+// the sample at the RSS peak. Extra node flags after --node (e.g. --trace-gc); with them or with
+// --output, the server's output is printed too.
+//   node --import tsx bench/tools/memory-trace.ts [--root DIR] [--size MiB] [--env K=V]... [--timeline] [--output] [--node FLAGS...]
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { tusUploadFile } from '../clients.js';
@@ -57,7 +58,13 @@ try {
   const max = Object.fromEntries(Object.keys(peak).map((k) => [k, Math.max(...samples.map((s) => s[k]!))]));
   if (args.includes('--timeline')) console.log(samples.filter((_, i) => i % 5 === 0).map((s) => `${(s.t! / 1000).toFixed(1)}s ${s.rss}/${s.ab}`).join(' '));
   console.log(JSON.stringify({ root, hwm: Math.round(hwm), peakSample: peak, maxima: max }));
-  if (nodeArgs.length || args.includes("--output")) console.log(server.output().split('\n').filter((l) => /Mark-Compact|Scavenge/.test(l)).length, 'GC lines; last:\n' + server.output().split("\n").filter((l) => !/Scavenge|Mark-Compact/.test(l)).join("\n").slice(-6000));
+  if (nodeArgs.length > 0 || args.includes('--output')) {
+    // The server's own lines (e.g. debugging prints), without --trace-gc's, which are only counted.
+    const lines = server.output().split('\n');
+    const isGc = (line: string) => /Mark-Compact|Scavenge/.test(line);
+    console.log(`${lines.filter(isGc).length} GC lines (of the last 50 kB of output); other output:`);
+    console.log(lines.filter((line) => !isGc(line)).join('\n').slice(-6000));
+  }
 } finally {
   await server.stop();
   await db.drop();
