@@ -30,11 +30,13 @@ import {
   GiB,
   MiB,
   ROOT,
+  allProcessed,
   createDatabase,
   describeMachine,
   buildOnce,
   freePort,
   memoryOf,
+  ourServerEnv,
   percentile,
   randomFile,
   removeDir,
@@ -205,12 +207,7 @@ async function startOurs(name: string, extraEnv: Record<string, string> = {}, ro
     cwd: root,
     build: await buildOnce(root),
     env: {
-      DATABASE_URL: db.url,
-      DATA_DIR: dataDir,
-      HOST: '127.0.0.1',
-      ALLOWED_KINDS: 'fseq,xsq,audio,video,image,other',
-      LOG_LEVEL: 'warn',
-      MAX_UPLOAD_SIZE: '8GiB',
+      ...ourServerEnv(db.url, dataDir),
       ...(root === options.serverRoot ? options.oursEnv : {}),
       ...extraEnv,
     },
@@ -241,15 +238,7 @@ async function startOurs(name: string, extraEnv: Record<string, string> = {}, ro
     waitAllSettled: async () => {
       // ROLE=api (diagnostics: the request path alone) has no worker: nothing will settle.
       if ({ ...options.oursEnv, ...extraEnv }.ROLE === 'api') return;
-      await waitFor(
-        async () => {
-          const [r] = await db.sql<{ n: number }[]>`select count(*)::int as n from uploads where status in ('uploading', 'processing')`;
-          return r?.n === 0;
-        },
-        'all uploads to be processed',
-        900_000,
-        100,
-      );
+      await allProcessed(db, 'all uploads to be processed', 900_000);
     },
     after: (result) => waitReady(result),
     stop: async () => {

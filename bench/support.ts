@@ -171,6 +171,34 @@ export async function createDatabase(): Promise<BenchDatabase> {
   };
 }
 
+/**
+ * The environment every measured server of ours starts with: its own database and data directory,
+ * every kind accepted, uploads up to 8 GiB, quiet logs.
+ */
+export function ourServerEnv(databaseUrl: string, dataDir: string): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    DATA_DIR: dataDir,
+    HOST: '127.0.0.1',
+    ALLOWED_KINDS: 'fseq,xsq,audio,video,image,other',
+    LOG_LEVEL: 'warn',
+    MAX_UPLOAD_SIZE: '8GiB',
+  };
+}
+
+/** Resolves once no upload in `db` is uploading or processing any more. */
+export async function allProcessed(db: BenchDatabase, what = 'all uploads to be processed', timeoutMs = 600_000, intervalMs = 100): Promise<void> {
+  await waitFor(
+    async () => {
+      const [r] = await db.sql<{ n: number }[]>`select count(*)::int as n from uploads where status in ('uploading', 'processing')`;
+      return r?.n === 0;
+    },
+    what,
+    timeoutMs,
+    intervalMs,
+  );
+}
+
 export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(path.join(process.env.BENCH_TMPDIR ?? os.tmpdir(), `tusbench-${prefix}-`));
 }
@@ -260,13 +288,18 @@ export async function describeMachine(): Promise<Machine> {
   };
 }
 
+/** User and system CPU seconds from a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat line. */
+export function cpuTimesOfStat(stat: string): { user: number; sys: number } {
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(fields[11]) / 100, sys: Number(fields[12]) / 100 };
+}
+
 /** CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat. */
 export async function cpuSecondsOf(pid: number): Promise<number> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    const { user, sys } = cpuTimesOfStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
+    return user + sys;
   } catch {
     return NaN;
   }

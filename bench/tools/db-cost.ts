@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { tusUploadMany } from '../clients.js';
-import { ROOT, cpuSecondsOf, createDatabase, postgresCpuSeconds, freePort, removeDir, spawnNode, tempDir, waitFor } from '../support.js';
+import { ROOT, cpuSecondsOf, createDatabase, postgresCpuSeconds, freePort, removeDir, spawnNode, tempDir, allProcessed, ourServerEnv } from '../support.js';
 
 const args = process.argv.slice(2);
 const rootAt = args.indexOf('--root');
@@ -16,7 +16,7 @@ const child = await spawnNode({
   name: 'ours',
   script: 'src/main.ts',
   cwd: root,
-  env: { DATABASE_URL: db.url, DATA_DIR: dataDir, HOST: '127.0.0.1', ALLOWED_KINDS: 'fseq,xsq,audio,video,image,other', LOG_LEVEL: 'warn' },
+  env: ourServerEnv(db.url, dataDir),
   port: await freePort(),
   readyPath: '/healthz',
 });
@@ -35,10 +35,7 @@ try {
   const node0 = await cpuSecondsOf(child.pid);
   const t0 = performance.now();
   const result = await tusUploadMany(`${child.url}/files`, Array.from({ length: count }, () => randomBytes(64 * 1024)), 32);
-  await waitFor(async () => {
-    const [r] = await db.sql<{ n: number }[]>`select count(*)::int as n from uploads where status in ('uploading', 'processing')`;
-    return r?.n === 0;
-  }, 'processing', 600_000, 100);
+  await allProcessed(db, 'processing');
   const wall = (performance.now() - t0) / 1000;
   await new Promise((r) => setTimeout(r, 1500)); // pg_stat_database is updated lazily
   const s1 = await stats();

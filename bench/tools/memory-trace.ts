@@ -7,7 +7,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { tusUploadFile } from '../clients.js';
-import { BENCH_DIR, MiB, ROOT, buildOnce, createDatabase, freePort, memoryOf, randomFile, spawnNode, tempDir, waitFor } from '../support.js';
+import { BENCH_DIR, MiB, ROOT, buildOnce, createDatabase, freePort, memoryOf, randomFile, spawnNode, tempDir, waitFor, ourServerEnv } from '../support.js';
 
 const args = process.argv.slice(2);
 const at = (flag: string) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
@@ -31,7 +31,7 @@ const server = await spawnNode({
   cwd: root,
   build: await buildOnce(root),
   nodeArgs: ['--import', preload, ...nodeArgs],
-  env: { DATABASE_URL: db.url, DATA_DIR: path.join(work, 'data'), HOST: '127.0.0.1', ALLOWED_KINDS: 'fseq,xsq,audio,video,image,other', LOG_LEVEL: 'warn', MAX_UPLOAD_SIZE: '8GiB', MEMLOG: log, ...extraEnv },
+  env: { ...ourServerEnv(db.url, path.join(work, 'data')), MEMLOG: log, ...extraEnv },
   port: await freePort(),
   readyPath: '/healthz',
 });

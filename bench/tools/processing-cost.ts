@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { tusUploadMany } from '../clients.js';
-import { ROOT, cpuSecondsOf, createDatabase, postgresCpuSeconds, freePort, removeDir, spawnNode, tempDir, waitFor } from '../support.js';
+import { ROOT, cpuSecondsOf, createDatabase, postgresCpuSeconds, freePort, removeDir, spawnNode, tempDir, allProcessed, ourServerEnv } from '../support.js';
 
 const args = process.argv.slice(2);
 const extra = Object.fromEntries(args.filter((a) => a.includes('=')).map((a) => [a.split('=')[0]!, a.slice(a.indexOf('=') + 1)]));
@@ -16,7 +16,7 @@ const profile = args.includes('--cpu-prof');
 const db = await createDatabase();
 const dataDir = await tempDir('processing');
 const profDir = await tempDir('processing-prof');
-const env = { DATABASE_URL: db.url, DATA_DIR: dataDir, HOST: '127.0.0.1', ALLOWED_KINDS: 'fseq,xsq,audio,video,image,other', LOG_LEVEL: 'warn', ...extra };
+const env = { ...ourServerEnv(db.url, dataDir), ...extra };
 const api = await spawnNode({ name: 'api', script: 'src/main.ts', cwd: ROOT, env: { ...env, ROLE: 'api' }, port: await freePort(), readyPath: '/healthz' });
 try {
   const result = await tusUploadMany(`${api.url}/files`, Array.from({ length: count }, () => randomBytes(64 * 1024)), 32);
@@ -33,10 +33,7 @@ try {
     ...(profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] } : {}),
   });
   try {
-    await waitFor(async () => {
-      const [r] = await db.sql<{ n: number }[]>`select count(*)::int as n from uploads where status in ('uploading', 'processing')`;
-      return r?.n === 0;
-    }, 'the backlog to be processed', 600_000, 50);
+    await allProcessed(db, 'the backlog to be processed', 600_000, 50);
     const seconds = (performance.now() - t0) / 1000;
     const [workerCpu, pgCpu] = [await cpuSecondsOf(worker.pid), (await postgresCpuSeconds()) - pg0];
     const ms = (s: number) => ((s * 1000) / count).toFixed(2);

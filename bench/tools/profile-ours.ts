@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { tusUploadFile, tusUploadMany } from '../clients.js';
-import { MiB, ROOT, cpuSecondsOf, createDatabase, freePort, randomFile, removeDir, spawnNode, tempDir, waitFor } from '../support.js';
+import { MiB, ROOT, cpuSecondsOf, createDatabase, freePort, randomFile, removeDir, spawnNode, tempDir, allProcessed, ourServerEnv } from '../support.js';
 
 const argv = process.argv.slice(2);
 const mode = argv.shift();
@@ -30,15 +30,11 @@ const child = await spawnNode({
   script: 'src/main.ts',
   cwd: root,
   nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
-  env: { DATABASE_URL: db.url, DATA_DIR: dataDir, HOST: '127.0.0.1', ALLOWED_KINDS: 'fseq,xsq,audio,video,image,other', LOG_LEVEL: 'warn', MAX_UPLOAD_SIZE: '8GiB', ...extra },
+  env: { ...ourServerEnv(db.url, dataDir), ...extra },
   port: await freePort(),
   readyPath: '/healthz',
 });
-const settled = () =>
-  waitFor(async () => {
-    const [r] = await db.sql<{ n: number }[]>`select count(*)::int as n from uploads where status in ('uploading', 'processing')`;
-    return r?.n === 0;
-  }, 'processing', 600_000, 100);
+const settled = () => allProcessed(db, 'processing');
 try {
   const cpu0 = await cpuSecondsOf(child.pid);
   if (mode === 'small') {

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { tusUploadMany } from '../clients.js';
-import { ROOT, cpuSecondsOf, createDatabase, postgresCpuSeconds, freePort, removeDir, spawnNode, tempDir } from '../support.js';
+import { ROOT, cpuSecondsOf, createDatabase, postgresCpuSeconds, freePort, removeDir, spawnNode, tempDir, ourServerEnv } from '../support.js';
 
 const args = process.argv.slice(2);
 const extra = Object.fromEntries(args.filter((a) => a.includes('=')).map((a) => [a.split('=')[0]!, a.slice(a.indexOf('=') + 1)]));
@@ -32,7 +32,7 @@ const ours = await spawnNode({
   name: 'ours',
   script: 'src/main.ts',
   cwd: ROOT,
-  env: { DATABASE_URL: db.url, DATA_DIR: dataDir, HOST: '127.0.0.1', ROLE: 'api', ALLOWED_KINDS: 'fseq,xsq,audio,video,image,other', LOG_LEVEL: 'warn', ...extra },
+  env: { ...ourServerEnv(db.url, dataDir), ROLE: 'api', ...extra },
   port: await freePort(),
   readyPath: '/healthz',
 });

@@ -12,7 +12,7 @@
 import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { curlUpload, splitFile, tusUploadFile, type UploadResult } from '../clients.js';
-import { MiB, ROOT, buildOnce, createDatabase, freePort, randomFile, removeDir, spawnNode, syncDisks, tempDir, waitFor, type Child } from '../support.js';
+import { MiB, ROOT, allProcessed, buildOnce, cpuTimesOfStat, createDatabase, freePort, ourServerEnv, randomFile, removeDir, spawnNode, syncDisks, tempDir, type Child } from '../support.js';
 
 const argv = process.argv.slice(2);
 let root = ROOT;
@@ -36,7 +36,7 @@ const runs = Number(positional[2] ?? 2);
 
 type Times = Map<string, { user: number; sys: number }>;
 
-/** user/system seconds per thread group (threads named alike are summed). */
+/** user/system seconds per thread. */
 async function threadTimes(pid: number): Promise<Times> {
   const out: Times = new Map();
   // Every thread of node is named "node": they are told apart by creation order (main, V8's
@@ -45,13 +45,7 @@ async function threadTimes(pid: number): Promise<Times> {
   for (const [index, tid] of tids.entries()) {
     const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
     if (!stat) continue;
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const group = tid === pid ? 'main' : `${comm}#${index}`;
-    const t = out.get(group) ?? { user: 0, sys: 0 };
-    t.user += Number(fields[11]) / 100;
-    t.sys += Number(fields[12]) / 100;
-    out.set(group, t);
+    out.set(tid === pid ? 'main' : `node#${index}`, cpuTimesOfStat(stat));
   }
   return out;
 }
@@ -67,8 +61,9 @@ function diff(after: Times, before: Times): Times {
 
 const work = await tempDir('thread-cpu');
 const input = await randomFile(path.join(work, 'input.bin'), size);
-const pieces = client === 'curl' ? await splitFile(input, Number.isFinite(chunk) ? chunk : size, path.join(work, 'pieces')) : [];
-const pieceSizes = pieces.map((_, i) => Math.min(Number.isFinite(chunk) ? chunk : size, size - i * (Number.isFinite(chunk) ? chunk : size)));
+const piece = Number.isFinite(chunk) ? chunk : size;
+const pieces = client === 'curl' ? await splitFile(input, piece, path.join(work, 'pieces')) : [];
+const pieceSizes = pieces.map((_, i) => Math.min(piece, size - i * piece));
 const upload = (endpoint: string): Promise<UploadResult> =>
   client === 'curl' ? curlUpload(endpoint, size, pieces, pieceSizes) : tusUploadFile(endpoint, input, chunk);
 
@@ -106,7 +101,7 @@ async function start(name: string): Promise<Subject> {
       script: 'src/main.ts',
       cwd: name === 'ours' ? root : compareRoot!,
       build: await buildOnce(name === 'ours' ? root : compareRoot!),
-      env: { DATABASE_URL: db.url, DATA_DIR: dataDir, HOST: '127.0.0.1', ALLOWED_KINDS: 'fseq,xsq,audio,video,image,other', LOG_LEVEL: 'warn', MAX_UPLOAD_SIZE: '8GiB', ...extra },
+      env: { ...ourServerEnv(db.url, dataDir), ...extra },
       port,
       readyPath: '/healthz',
       nodeArgs,
@@ -116,11 +111,7 @@ async function start(name: string): Promise<Subject> {
       child,
       gcs: gcCounter(child),
       dataDir,
-      settle: () =>
-        waitFor(async () => {
-          const [r] = await db.sql<{ n: number }[]>`select count(*)::int as n from uploads where status in ('uploading', 'processing')`;
-          return r?.n === 0;
-        }, 'processing', 600_000, 100).then(() => undefined),
+      settle: () => allProcessed(db, 'processing'),
       stop: async () => {
         await child.stop();
         await db.drop();
@@ -144,7 +135,6 @@ async function start(name: string): Promise<Subject> {
 const names = (process.env.SUBJECTS ?? `raw-sink+fsync,bare-tus,ours${compareRoot ? ',compare' : ''}`).split(',');
 const subjects: Subject[] = [];
 for (const name of names) subjects.push(await start(name));
-const fmt = (n: number) => n.toFixed(2).padStart(6);
 try {
   console.log(`${size / MiB} MiB, ${Number.isFinite(chunk) ? `${chunk / MiB} MiB chunks` : 'one PATCH'}, ${client}; CPU seconds per GiB by thread (user/sys)`);
   // IDLE_MS: let the servers sit idle first (V8's memory reducer shrinks an idle heap).
@@ -160,9 +150,9 @@ try {
       const parts = [...spent]
         .filter(([, t]) => t.user + t.sys > 0)
         .sort((a, b) => b[1].user + b[1].sys - (a[1].user + a[1].sys))
-        .map(([k, t]) => `${k} ${fmt(perGiB(t.user)).trim()}/${fmt(perGiB(t.sys)).trim()}`);
+        .map(([k, t]) => `${k} ${perGiB(t.user).toFixed(2)}/${perGiB(t.sys).toFixed(2)}`);
       const total = [...spent.values()].reduce((s, t) => s + t.user + t.sys, 0);
-      console.log(`${subject.name.padEnd(15)} ${(size / MiB / (result.ms / 1000)).toFixed(0).padStart(4)} MiB/s  total ${fmt(perGiB(total))}  ${parts.join('  ')}`);
+      console.log(`${subject.name.padEnd(15)} ${(size / MiB / (result.ms / 1000)).toFixed(0).padStart(4)} MiB/s  total ${perGiB(total).toFixed(2).padStart(6)}  ${parts.join('  ')}`);
       if (nodeArgs.length) console.log(`${''.padEnd(15)} GC: ${subject.gcs() || 'none'}`);
       await subject.settle();
       // The baselines keep every upload; ours keeps its files (they are records now).
