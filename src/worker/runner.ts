@@ -21,6 +21,18 @@ import { concatUpload } from '../../tasks/concat-upload.js';
  */
 const DEAD_WORKER_CHECK_MS = 5_000;
 
+/**
+ * Job fetching and completion in batches (graphile-worker's local queue and batched completes).
+ * Per small upload, processing made three round trips to PostgreSQL: fetch the job, link the
+ * bytes, delete the job. Fetching as many jobs as there are slots plus one at a time, and deleting
+ * the jobs that finished within the same few milliseconds together, cut the worker's CPU per
+ * 64 KiB upload by ~10 % and PostgreSQL's by ~18 % (bench/tools/processing-cost.ts, 3,000 files).
+ * The price is bounded and covered: jobs held in the local queue are locked by this pool (given
+ * back on a clean stop, freed by the dead-worker check if the process dies), and a job completed
+ * but not yet deleted when the process dies runs again — every task is idempotent.
+ */
+const COMPLETE_JOB_BATCH_DELAY_MS = 5;
+
 export interface WorkerHandle {
   stop(): Promise<void>;
 }
@@ -70,6 +82,9 @@ export async function startWorker(deps: TaskDeps, options: { connectionString: s
       ].join('\n'),
       logger: graphileLogger(deps.logger),
       events,
+      preset: {
+        worker: { localQueue: { size: options.concurrency + 1 }, completeJobBatchDelay: COMPLETE_JOB_BATCH_DELAY_MS },
+      },
     });
   } catch (error) {
     await liveness.stop();
