@@ -70,7 +70,8 @@ export class Report {
       r.subject,
       fmt(r.median),
       r.unit,
-      r.runs.map((x) => fmt(x, 0)).join('/'),
+      // Small values (CPU ms per upload) keep two decimals; the rest are whole numbers.
+      r.runs.map((x) => fmt(x, Math.abs(x) < 10 ? 2 : 0)).join('/'),
       r.baseline ? `${r.baseline} (${fmt(r.baselineMedian)})` : '',
       r.ratio === undefined ? '' : r.ratio.toFixed(2),
       r.target ? `${r.target.on === 'ratio' ? 'ratio' : 'value'} ${r.target.op} ${r.target.value}` : '',

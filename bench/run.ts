@@ -41,6 +41,8 @@ import {
   randomFile,
   removeDir,
   cpuSecondsOf,
+  postgresCpuByPid,
+  postgresCpuSince,
   loadAverage,
   sleep,
   spawnNode,
@@ -444,6 +446,9 @@ async function smallSection(report: Report): Promise<void> {
   const rate = new Map<string, number[]>();
   const lat = new Map<string, { p50: number[]; p95: number[]; p99: number[] }>();
   const loadedReady: number[] = [];
+  // CPU ms per upload while receiving: the server (all its threads), PostgreSQL (every postgres
+  // process, so processing that runs on after the last response is not in it) and the client.
+  const cpu = new Map<string, { server: number[]; postgres: number[]; client: number[] }>();
   try {
     subjects.push(await startBareTus('bare-tus'));
     ours = await startOurs('ours');
@@ -463,7 +468,13 @@ async function smallSection(report: Report): Promise<void> {
         const all = randomBytes(count * size);
         const buffers = Array.from({ length: count }, (_, i) => all.subarray(i * size, (i + 1) * size));
         syncDisks();
+        const before = { server: await cpuSecondsOf(s.child.pid), postgres: await postgresCpuByPid(), client: process.cpuUsage() };
         const result = await tusUploadMany(s.endpoint, buffers, concurrency);
+        const clientUsage = process.cpuUsage(before.client);
+        const c = cpu.get(s.name) ?? cpu.set(s.name, { server: [], postgres: [], client: [] }).get(s.name)!;
+        c.server.push((((await cpuSecondsOf(s.child.pid)) - before.server) * 1000) / count);
+        c.postgres.push((postgresCpuSince(before.postgres, await postgresCpuByPid()) * 1000) / count);
+        c.client.push((clientUsage.user + clientUsage.system) / 1000 / count);
         if (result.failures > 0) {
           log(`${s.name}: ${result.failures} of ${count} small uploads failed:\n${result.errors.join('\n')}\n${s.child.output().slice(-3000)}`);
           throw new Error(`${s.name}: ${result.failures} of ${count} small uploads failed: ${result.errors[0] ?? ''}`);
@@ -480,9 +491,12 @@ async function smallSection(report: Report): Promise<void> {
           loadedReady.push(percentile(await dbFinishToReady(ours, result.urls), 50));
         } else if ('waitAllSettled' in s) {
           await (s as Ours).waitAllSettled();
-        } else {
-          await s.after({ ms: 0, url: '', endedAt: 0 });
         }
+        // Bare @tus/server's files stay until the section ends, as ours stay in its store. Deleting
+        // its 4,000 files between runs made its next run allocate inodes among thousands deleted
+        // seconds before, which ext4 without a journal (as on the development VM) checks one by one
+        // and skips for 60-300 s: 2-3 ms of system CPU per upload instead of ~0.3, and a baseline
+        // that looked up to 3 times slower than it is.
       }
     }
     const section = `small files ${count} × ${size / 1024} KiB, c=${concurrency}`;
@@ -508,6 +522,12 @@ async function smallSection(report: Report): Promise<void> {
       if (options.compareRoot) {
         report.add({ section, case: `latency ${p}`, subject: 'ours patched', unit: 'ms', runs: lat.get('patched')![p], baseline: 'bare-tus', baselineRuns: lat.get('bare-tus')![p] });
       }
+    }
+    for (const [name, c] of cpu) {
+      const subject = name === 'ours-api' ? 'ours, request path only (ROLE=api)' : name === 'patched' ? 'ours patched' : name;
+      report.add({ section, case: 'CPU per upload: server', subject, unit: 'ms', runs: c.server });
+      if (name !== 'bare-tus') report.add({ section, case: 'CPU per upload: PostgreSQL', subject, unit: 'ms', runs: c.postgres });
+      report.add({ section, case: 'CPU per upload: client', subject, unit: 'ms', runs: c.client });
     }
     report.add({
       section, case: 'finish-to-ready p50 under this load', subject: 'ours', unit: 'ms', runs: loadedReady,

@@ -305,14 +305,26 @@ export async function cpuSecondsOf(pid: number): Promise<number> {
   }
 }
 
-/** CPU seconds of every process named postgres (the server is shared: other work counts too). */
-export async function postgresCpuSeconds(): Promise<number> {
-  let total = 0;
+/** CPU seconds so far of every process named postgres, by pid. */
+export async function postgresCpuByPid(): Promise<Map<number, number>> {
+  const byPid = new Map<number, number>();
   for (const pid of await readdir('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
-    if (comm.trim() === 'postgres') total += await cpuSecondsOf(Number(pid));
+    if (comm.trim() !== 'postgres') continue;
+    const seconds = await cpuSecondsOf(Number(pid));
+    if (!Number.isNaN(seconds)) byPid.set(Number(pid), seconds);
   }
+  return byPid;
+}
+
+/**
+ * PostgreSQL CPU seconds used since `before` by the processes alive now (backends started since
+ * count in full). A backend that exited in between drops out instead of making the sum negative.
+ */
+export function postgresCpuSince(before: Map<number, number>, now: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of now) total += seconds - (before.get(pid) ?? 0);
   return total;
 }
 

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { tusUploadMany } from '../clients.js';
-import { ROOT, cpuSecondsOf, createDatabase, postgresCpuSeconds, freePort, removeDir, spawnNode, tempDir, allProcessed, ourServerEnv } from '../support.js';
+import { ROOT, cpuSecondsOf, createDatabase, postgresCpuByPid, postgresCpuSince, freePort, removeDir, spawnNode, tempDir, allProcessed, ourServerEnv } from '../support.js';
 
 const args = process.argv.slice(2);
 const rootAt = args.indexOf('--root');
@@ -31,7 +31,7 @@ try {
   await tusUploadMany(`${child.url}/files`, Array.from({ length: 32 }, () => randomBytes(64 * 1024)), 32); // warm-up
   await new Promise((r) => setTimeout(r, 1500));
   const s0 = await stats();
-  const pg0 = await postgresCpuSeconds();
+  const pg0 = await postgresCpuByPid();
   const node0 = await cpuSecondsOf(child.pid);
   const t0 = performance.now();
   const result = await tusUploadMany(`${child.url}/files`, Array.from({ length: count }, () => randomBytes(64 * 1024)), 32);
@@ -42,7 +42,7 @@ try {
   const per = (k: keyof typeof s0) => ((s1[k] - s0[k]) / count).toFixed(1);
   console.log(`${count} uploads in ${(result.totalMs / 1000).toFixed(1)} s (${(count / (result.totalMs / 1000)).toFixed(0)}/s), all processed after ${wall.toFixed(1)} s`);
   console.log(`per upload: ${per('xact')} commits, ${per('ins')} rows inserted, ${per('upd')} updated, ${per('del')} deleted, ${per('fetched')} fetched`);
-  console.log(`CPU per upload: server ${(((await cpuSecondsOf(child.pid)) - node0) * 1000 / count).toFixed(1)} ms, PostgreSQL (all backends) ${(((await postgresCpuSeconds()) - pg0) * 1000 / count).toFixed(1)} ms`);
+  console.log(`CPU per upload: server ${(((await cpuSecondsOf(child.pid)) - node0) * 1000 / count).toFixed(1)} ms, PostgreSQL (all backends) ${(postgresCpuSince(pg0, await postgresCpuByPid()) * 1000 / count).toFixed(1)} ms`);
 } finally {
   await child.stop();
   await db.drop();

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { tusUploadMany } from '../clients.js';
-import { ROOT, cpuSecondsOf, createDatabase, postgresCpuSeconds, freePort, removeDir, spawnNode, tempDir, allProcessed, ourServerEnv } from '../support.js';
+import { ROOT, cpuSecondsOf, createDatabase, postgresCpuByPid, postgresCpuSince, freePort, removeDir, spawnNode, tempDir, allProcessed, ourServerEnv } from '../support.js';
 
 const args = process.argv.slice(2);
 const extra = Object.fromEntries(args.filter((a) => a.includes('=')).map((a) => [a.split('=')[0]!, a.slice(a.indexOf('=') + 1)]));
@@ -21,7 +21,7 @@ const api = await spawnNode({ name: 'api', script: 'src/main.ts', cwd: ROOT, env
 try {
   const result = await tusUploadMany(`${api.url}/files`, Array.from({ length: count }, () => randomBytes(64 * 1024)), 32);
   if (result.failures > 0) throw new Error(`${result.failures} uploads failed: ${result.errors[0]}`);
-  const pg0 = await postgresCpuSeconds();
+  const pg0 = await postgresCpuByPid();
   const t0 = performance.now();
   const worker = await spawnNode({
     name: 'worker',
@@ -35,7 +35,7 @@ try {
   try {
     await allProcessed(db, 'the backlog to be processed', 600_000, 50);
     const seconds = (performance.now() - t0) / 1000;
-    const [workerCpu, pgCpu] = [await cpuSecondsOf(worker.pid), (await postgresCpuSeconds()) - pg0];
+    const [workerCpu, pgCpu] = [await cpuSecondsOf(worker.pid), postgresCpuSince(pg0, await postgresCpuByPid())];
     const ms = (s: number) => ((s * 1000) / count).toFixed(2);
     console.log(`${count} uploads processed in ${seconds.toFixed(1)} s (${(count / seconds).toFixed(0)}/s, worker start included)`);
     console.log(`CPU per upload: worker ${ms(workerCpu)} ms (start-up included), PostgreSQL ${ms(pgCpu)} ms`);

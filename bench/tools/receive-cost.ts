@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { tusUploadMany } from '../clients.js';
-import { ROOT, cpuSecondsOf, createDatabase, postgresCpuSeconds, freePort, removeDir, spawnNode, tempDir, ourServerEnv } from '../support.js';
+import { ROOT, cpuSecondsOf, createDatabase, postgresCpuByPid, postgresCpuSince, freePort, removeDir, spawnNode, tempDir, ourServerEnv } from '../support.js';
 
 const args = process.argv.slice(2);
 const extra = Object.fromEntries(args.filter((a) => a.includes('=')).map((a) => [a.split('=')[0]!, a.slice(a.indexOf('=') + 1)]));
@@ -14,13 +14,13 @@ const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
 async function measure(name: string, endpoint: string, pid: number) {
   const bodies = () => Array.from({ length: count }, () => randomBytes(64 * 1024));
   await tusUploadMany(endpoint, bodies().slice(0, 64), 32); // warm-up
-  const [node0, pg0, self0] = [await cpuSecondsOf(pid), await postgresCpuSeconds(), process.cpuUsage()];
+  const [node0, pg0, self0] = [await cpuSecondsOf(pid), await postgresCpuByPid(), process.cpuUsage()];
   const result = await tusUploadMany(endpoint, bodies(), CONCURRENCY);
   const self = process.cpuUsage(self0);
   const ms = (seconds: number) => ((seconds * 1000) / count).toFixed(2);
   console.log(
     `${name.padEnd(5)} ${(count / (result.totalMs / 1000)).toFixed(0)}/s, failures ${result.failures}; CPU ms per upload: ` +
-      `server ${ms((await cpuSecondsOf(pid)) - node0)}, postgres ${ms((await postgresCpuSeconds()) - pg0)}, client ${ms((self.user + self.system) / 1e6)}`,
+      `server ${ms((await cpuSecondsOf(pid)) - node0)}, postgres ${ms(postgresCpuSince(pg0, await postgresCpuByPid()))}, client ${ms((self.user + self.system) / 1e6)}`,
   );
 }
 
