@@ -221,11 +221,25 @@ describe('upload page in Chromium', () => {
       reached = await tab.evaluate((label) => document.activeElement?.getAttribute('aria-label') === label, target);
     }
     expect(reached).toBe(true);
+    // The answer to the DELETE reaches the page only after the event stream has reported the
+    // deletion (the order that once lost the keyboard in CI), so that order is what is tested.
+    let deletedEvent!: () => void;
+    const eventReported = new Promise<void>((resolve) => (deletedEvent = resolve));
+    await tab.route(`${server.url}/api/files/${mp3Id}`, async (route) => {
+      if (route.request().method() !== 'DELETE') return route.fallback();
+      const response = await route.fetch();
+      await eventReported;
+      await route.fulfill({ response });
+    });
     tab.once('dialog', (dialog) => void dialog.accept());
     await tab.keyboard.press('Enter');
     await mp3.waitFor({ state: 'detached' });
+    // The keyboard is not lost, not even for a moment: focus moved to a neighbour's delete button
+    // or the heading as the item went.
+    await expect(tab.evaluate(() => document.activeElement?.matches('[data-action="delete"], #files-title'))).resolves.toBe(true);
+    deletedEvent();
     expect((await fetch(`${server.url}/api/files/${mp3Id}`, { headers: auth })).status).toBe(404);
-    // The keyboard is not lost: focus moved to a neighbour's delete button or the heading.
+    await tab.locator('#announcer', { hasText: 'mm_id3v2.3.mp3 deleted' }).waitFor({ state: 'attached' });
     await expect(tab.evaluate(() => document.activeElement?.matches('[data-action="delete"], #files-title'))).resolves.toBe(true);
     await expect(fseq.isVisible()).resolves.toBe(true);
 

@@ -59,6 +59,8 @@ export class FileList {
   private nextCursor: string | null = null;
   private quotaTimer: number | undefined;
   private generation = 0;
+  /** Files whose delete the user asked for here and that have not gone from the list yet. */
+  private readonly deleting = new Set<string>();
 
   constructor(
     private readonly els: FileListElements,
@@ -260,10 +262,20 @@ export class FileList {
   }
 
   private delete(id: string): void {
+    const item = this.items.get(id);
+    // Keep the keyboard where it was when the item holding it goes: on the next file's delete
+    // button, or the list heading. This happens here, not after our own DELETE answers, because the
+    // event stream may report the deletion first (and a disabled button may already have lost focus).
+    const focus = document.activeElement;
+    const refocus =
+      item !== undefined && (item.contains(focus) || (this.deleting.has(id) && (focus === null || focus === document.body)));
+    const next = refocus ? ((item.nextElementSibling ?? item.previousElementSibling) as HTMLElement | null) : null;
+    this.deleting.delete(id);
     this.files.delete(id);
-    this.items.get(id)?.remove();
+    item?.remove();
     this.items.delete(id);
     this.updateEmpty();
+    if (refocus) (next?.querySelector<HTMLElement>('[data-action="delete"]') ?? document.getElementById('files-title'))?.focus();
   }
 
   private updateProgress(id: string): void {
@@ -356,17 +368,14 @@ export class FileList {
     const what = file.status === 'uploading' ? 'Cancel and delete' : 'Delete';
     if (!window.confirm(`${what} “${file.filename}”? This cannot be undone.`)) return;
     button.disabled = true;
+    this.deleting.add(id);
     try {
       await api<void>(`api/files/${encodeURIComponent(id)}`, { method: 'DELETE' });
-      // Keep the keyboard where it was: on the next file's delete button, or the list heading.
-      const item = this.items.get(id);
-      const next = (item?.nextElementSibling ?? item?.previousElementSibling) as HTMLElement | null;
       this.delete(id);
       this.announce(`${file.filename} deleted`);
-      const target = next?.querySelector<HTMLElement>('[data-action="delete"]') ?? document.getElementById('files-title');
-      target?.focus();
       this.scheduleQuota(0);
     } catch (error) {
+      this.deleting.delete(id);
       button.disabled = false;
       if (error instanceof ApiError && error.status === 404) this.delete(id);
       else this.handleError(error);
