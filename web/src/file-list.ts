@@ -349,7 +349,14 @@ export class FileList {
     actions.append(
       el(
         'button',
-        { type: 'button', class: 'button button-danger', 'data-action': 'delete', 'aria-label': `Delete ${file.filename}` },
+        {
+          type: 'button',
+          class: 'button button-danger',
+          'data-action': 'delete',
+          'aria-label': `Delete ${file.filename}`,
+          // Stays disabled while its DELETE is on the way, even when a status event redraws the item.
+          ...(this.deleting.has(file.id) ? { disabled: '' } : {}),
+        },
         'Delete',
       ),
     );
@@ -376,7 +383,8 @@ export class FileList {
       this.scheduleQuota(0);
     } catch (error) {
       this.deleting.delete(id);
-      button.disabled = false;
+      const current = this.items.get(id)?.querySelector<HTMLButtonElement>('[data-action="delete"]');
+      if (current) current.disabled = false;
       if (error instanceof ApiError && error.status === 404) this.delete(id);
       else this.handleError(error);
     }
