@@ -382,11 +382,12 @@ export class FileList {
       this.announce(`${file.filename} deleted`);
       this.scheduleQuota(0);
     } catch (error) {
+      // Already gone (deleted elsewhere): removed like a successful delete, the keyboard kept too.
+      if (error instanceof ApiError && error.status === 404) return this.delete(id);
       this.deleting.delete(id);
       const current = this.items.get(id)?.querySelector<HTMLButtonElement>('[data-action="delete"]');
       if (current) current.disabled = false;
-      if (error instanceof ApiError && error.status === 404) this.delete(id);
-      else this.handleError(error);
+      this.handleError(error);
     }
   }
 
