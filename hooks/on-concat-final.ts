@@ -8,7 +8,7 @@ import { createFinalUpload, findUploads, isPartial } from '../src/db/concat.js';
 import { badRequest } from '../src/errors.js';
 import { parseMetadata } from '../src/tus/protocol.js';
 import type { HookDeps } from './deps.js';
-import { UPLOAD_ID_PATTERN } from './on-incoming-request.js';
+import { uploadIdOfUrl } from '../src/tus/target.js';
 import { declaredFile, declaredKind } from './policy.js';
 
 export interface FinalRequest {
@@ -19,22 +19,9 @@ export interface FinalRequest {
   metadata: string | null;
 }
 
-function partialIdOf(url: string, tusPath: string): string | null {
-  let path: string;
-  try {
-    path = new URL(url, 'http://relative.invalid').pathname;
-  } catch {
-    return null;
-  }
-  const prefix = `${tusPath}/`;
-  if (!path.startsWith(prefix)) return null;
-  const id = path.slice(prefix.length);
-  return UPLOAD_ID_PATTERN.test(id) ? id : null;
-}
-
 export async function createFinal(deps: HookDeps, request: FinalRequest): Promise<{ id: string; expiresAt: Date }> {
   const ids = request.urls.map((url) => {
-    const id = partialIdOf(url, deps.config.tusPath);
+    const id = uploadIdOfUrl(url, deps.config.tusPath);
     if (!id) throw badRequest('INVALID_UPLOAD_CONCAT', `"${url.slice(0, 100)}" is not an upload URL of this server`);
     return id;
   });

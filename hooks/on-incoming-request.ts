@@ -14,11 +14,10 @@ import { removeFile } from '../src/db/files.js';
 import { findUpload, markUploadTerminated } from '../src/db/uploads.js';
 import { reserveDeclaredLength } from '../src/db/quota.js';
 import type { UploadRow } from '../src/db/schema.js';
+import { UPLOAD_ID_PATTERN } from '../src/tus/target.js';
 import { declaredKind } from './policy.js';
 import type { HookDeps } from './deps.js';
 
-/** Upload ids are 128 random bits in hex; anything else cannot exist. */
-export const UPLOAD_ID_PATTERN = /^[0-9a-f]{32}$/;
 
 export type IncomingDecision =
   | { action: 'continue'; upload: UploadRow }

@@ -11,6 +11,11 @@ export interface RequestContext {
   baseUrl: string;
   /** The upload being created is a partial upload (tus concatenation). */
   partial?: boolean;
+  /**
+   * The upload this request was authorised for (HEAD, PATCH, DELETE): the only id @tus/server
+   * acts on (its getFileIdFromRequest).
+   */
+  uploadId?: string;
   /** Set by onUploadCreate: the id of the upload record this request created. */
   createdUploadId?: string;
 }

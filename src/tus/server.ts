@@ -39,6 +39,8 @@ export function createTusServer({ config, spoolDirectory, storage, locker, hooks
     // Location is built from PUBLIC_URL or what Fastify derived from the request (which honours
     // X-Forwarded-* only when TRUST_PROXY says the proxy is trusted).
     generateUrl: (req, { path, id }) => `${requestContextOf(req).baseUrl}${path}/${id}`,
+    // Never the URL: the id the endpoint authorised (src/tus/target.ts decided it, once).
+    getFileIdFromRequest: (req) => requestContextOf(req).uploadId,
     allowedHeaders: TUS_ALLOWED_HEADERS,
     exposedHeaders: TUS_EXPOSED_HEADERS,
     onUploadCreate: onUploadCreate(hooks),

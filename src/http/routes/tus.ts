@@ -19,9 +19,9 @@ import { AUDIT } from '../../db/audit.js';
 import { removeFile } from '../../db/files.js';
 import { TUS_EXPOSED_HEADERS } from '../../tus/server.js';
 import { codeForStatus, toHttpError } from '../errors.js';
-import { AppError } from '../../errors.js';
 import { isPartial } from '../../db/concat.js';
 import { CHECKSUM_ALGORITHMS, parseConcat, TUS_EXTENSIONS, TUS_VERSION, validateTusRequest } from '../../tus/protocol.js';
+import { parseTusRequestLine, TUS_METHODS } from '../../tus/target.js';
 import { createFinal } from '../../../hooks/on-concat-final.js';
 import { tusBytesReceived, tusErrors, tusRequests, tusUploadsCreated, tusUploadsTerminated } from '../../metrics.js';
 
@@ -33,8 +33,6 @@ export interface TusRoutesOptions {
   events: UploadEvents;
   storage: ObjectStorage;
 }
-
-const TUS_METHODS = ['OPTIONS', 'HEAD', 'POST', 'PATCH', 'DELETE'] as const;
 
 /** Drops a request header before @tus/server sees it (srvx reads rawHeaders). */
 function removeRequestHeader(req: FastifyRequest['raw'], name: string): void {
@@ -132,18 +130,18 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app, { con
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
-  async function handle(request: FastifyRequest<{ Params: { id?: string } }>, reply: FastifyReply) {
-    // X-HTTP-Method-Override: for clients whose environment cannot send PATCH or DELETE.
-    const override = request.headers['x-http-method-override'];
-    const method =
-      typeof override === 'string' && (TUS_METHODS as readonly string[]).includes(override.toUpperCase())
-        ? override.toUpperCase()
-        : request.method;
-    request.raw.method = method;
-    const uploadId = request.params.id;
+  async function handle(request: FastifyRequest, reply: FastifyReply) {
+    let method: string = request.method;
     let upload: UploadRow | undefined;
     let partial = false;
     try {
+      // The one place a tus request's method and upload id are decided: nothing below (nor
+      // @tus/server, which asks for the id through the request context) reads the URL again.
+      const line = parseTusRequestLine(request.raw.method ?? request.method, request.raw.url ?? '', request.headers['x-http-method-override'], config.tusPath);
+      method = line.method;
+      request.raw.method = method;
+      removeRequestHeader(request.raw, 'x-http-method-override');
+      const uploadId = line.target.kind === 'upload' ? line.target.id : undefined;
       if (method === 'OPTIONS') return sendOptions(request, reply);
       const invalid = validateTusRequest(method, request.headers, { maxUploadSize: config.maxUploadSize });
       if (invalid) throw invalid;
@@ -151,9 +149,6 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app, { con
       const context = { principal, log: request.log, baseUrl: baseUrlOf(config, request) };
 
       if (method === 'POST') {
-        if (uploadId !== undefined) {
-          throw new AppError(405, 'METHOD_NOT_ALLOWED', `create uploads with POST ${config.tusPath}`);
-        }
         const concatHeader = request.headers['upload-concat'];
         if (typeof concatHeader === 'string') {
           const concat = parseConcat(concatHeader);
@@ -183,7 +178,6 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app, { con
         }
         setRequestContext(request.raw, { ...context, partial });
       } else if (uploadId !== undefined) {
-        setRequestContext(request.raw, context);
         const uploadLength = request.headers['upload-length'];
         const decision = await onIncomingRequest(hooks, {
           method,
@@ -201,9 +195,10 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app, { con
         }
         upload = decision.upload;
         partial = isPartial(upload);
-        if (partial) setRequestContext(request.raw, { ...context, partial });
+        // The authorised id, and only it, is what @tus/server acts on.
+        setRequestContext(request.raw, { ...context, partial, uploadId: upload.id });
       } else {
-        setRequestContext(request.raw, context);
+        throw new Error(`tus request line without a target for ${method}`);
       }
     } catch (error) {
       return sendError(request, reply, error);
@@ -330,6 +325,7 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app, { con
     }
   }
 
+  // Every path under the endpoint comes here, so that each gets parseTusRequestLine's answer.
   app.route({ method: [...TUS_METHODS], url: '/', handler: handle });
-  app.route({ method: [...TUS_METHODS], url: '/:id', handler: handle });
+  app.route({ method: [...TUS_METHODS], url: '/*', handler: handle });
 };
