@@ -1,12 +1,14 @@
 // An embedded PostgreSQL for the two-command quick start: when DATABASE_URL is unset the server
 // runs its own cluster with the data under DATA_DIR/postgres. Production deployments set
 // DATABASE_URL and never reach this file.
-import { readFile, mkdir, access, constants, stat } from 'node:fs/promises';
+import { readFile, mkdir, access, constants, stat, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import pg from 'pg';
 import type { Logger } from '../logger.js';
 
 const USER = 'postgres';
@@ -41,19 +43,78 @@ function isAlive(pid: number): boolean {
   }
 }
 
+const { Client: PgClient } = pg;
+const urlFor = (port: number) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+
+/**
+ * Whether `pid` is a live postmaster of `dir`. kill(pid, 0) alone is not enough: after a SIGKILL of
+ * the whole process group the pid can be an unreaped zombie, or after a reboot an unrelated process.
+ * Postgres chdirs into its data directory, so on Linux /proc/<pid>/cwd tells them apart.
+ */
+async function isPostmasterOf(pid: number, dir: string): Promise<boolean> {
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return false;
+  if (process.platform !== 'linux') return true;
+  try {
+    const procStat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    if (/^[ZX]/.test(procStat.slice(procStat.lastIndexOf(')') + 2))) return false;
+    const [cwd, data] = await Promise.all([stat(`/proc/${pid}/cwd`), stat(dir)]);
+    return cwd.dev === data.dev && cwd.ino === data.ino;
+  } catch {
+    return false; // exited meanwhile, or another user's process: not our postmaster
+  }
+}
+
+/** A real `select 1`, bounded: a port that accepts but hangs counts as not answering. */
+async function answers(port: number): Promise<boolean> {
+  const client = new PgClient({ connectionString: urlFor(port), connectionTimeoutMillis: 1000, query_timeout: 1000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    client.end().catch(() => {});
+  }
+}
+
 /**
  * A cluster left running by a previous process that was killed (postgres outlives its parent):
- * postmaster.pid names its pid and port, so we connect to it instead of failing on the lock file.
+ * postmaster.pid names its pid and port. It is reused only if it answers. A live postmaster of this
+ * directory that does not answer yet (crash recovery) or any more (shutting down) is waited for,
+ * within a bound; once it is gone the pid file is stale and removed, so a fresh postmaster can start
+ * (postgres itself refuses a pid file whose pid kill(pid, 0) sees, zombie or not). Orphaned backends
+ * are still caught by postgres: it finds the old shared memory by the data directory's inode and
+ * refuses to start while anything is attached to it. The data directory itself is never touched.
  */
-async function runningCluster(dir: string): Promise<number | null> {
+async function leftOverCluster(dir: string, logger: Logger): Promise<number | null> {
+  const pidFile = path.join(dir, 'postmaster.pid');
+  let lines: string[];
   try {
-    const lines = (await readFile(path.join(dir, 'postmaster.pid'), 'utf8')).split('\n');
-    const pid = Number(lines[0]);
-    const port = Number(lines[3]);
-    if (Number.isInteger(pid) && pid > 0 && isAlive(pid) && Number.isInteger(port) && port > 0) return port;
+    lines = (await readFile(pidFile, 'utf8')).split('\n');
   } catch {
-    // no pid file: not running
+    return null; // no pid file: not running
   }
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  const socketDir = lines[4]?.trim();
+  const deadline = Date.now() + 15_000;
+  while (await isPostmasterOf(pid, dir)) {
+    if (Number.isInteger(port) && port > 0 && (await answers(port))) return port;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `the embedded PostgreSQL (pid ${pid}) holds ${dir} but does not answer on port ${port}: stop it, then start again`,
+      );
+    }
+    await sleep(250);
+  }
+  await rm(pidFile, { force: true });
+  if (socketDir) {
+    await rm(path.join(socketDir, `.s.PGSQL.${port}.lock`), { force: true });
+    await rm(path.join(socketDir, `.s.PGSQL.${port}`), { force: true });
+  }
+  logger.warn({ databaseDir: dir, pid, port }, 'removed the stale postmaster.pid of an embedded PostgreSQL that is gone');
   return null;
 }
 
@@ -130,9 +191,7 @@ async function loadEmbeddedPostgres() {
 
 export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Promise<EmbeddedDatabase> {
   const databaseDir = await clusterDir(dataDir, logger);
-  const urlFor = (port: number) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
-
-  const existingPort = await runningCluster(databaseDir);
+  const existingPort = await leftOverCluster(databaseDir, logger);
   if (existingPort !== null) {
     logger.info({ databaseDir, port: existingPort }, 'reusing the embedded PostgreSQL left running by an earlier process');
     // Not ours to stop: another process (or an earlier incarnation of this one) started it.
