@@ -1,7 +1,11 @@
 // Who is asking. AUTH_MODE=none: one local owner (quick start). AUTH_MODE=jwt: a bearer token
 // verified with jose (HS256 with AUTH_JWT_SECRET, or RS256/ES256 keys from AUTH_JWKS_URL),
 // expiry always enforced, issuer and audience when configured. `sub` is the owner; the claim
-// `role: "admin"` opens the admin endpoints.
+// `role: "admin"` (exactly that string) opens the admin endpoints, and nothing else does: a
+// `roles` array, `scope` or a differently cased value does not (the contract names one claim, and
+// an identity provider's roles list often carries roles of other applications). Times (exp, nbf
+// and iat) are checked with CLOCK_TOLERANCE_SECONDS of skew either way; a token issued in the
+// future is refused like one not yet valid (jose checks iat only with maxTokenAge).
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
@@ -22,18 +26,24 @@ export interface Authenticator {
 // Owner ids end up in URLs, logs and storage accounting: keep them printable and bounded.
 const OWNER_ID_PATTERN = /^[A-Za-z0-9._:@|+=-]{1,200}$/;
 
+/** Clock skew tolerated between the token issuer and this server, for exp, nbf and iat. */
+export const CLOCK_TOLERANCE_SECONDS = 60;
+
 const unauthorized = (message: string, code = 'UNAUTHORIZED') =>
   new AppError(401, code, message, {}, { 'WWW-Authenticate': 'Bearer realm="tusvault"' });
+
+const notYetValid = (claim: 'iat' | 'nbf') =>
+  unauthorized(
+    `the token is not valid yet (its "${claim}" is in the future; clocks may differ by at most ${CLOCK_TOLERANCE_SECONDS} s)`,
+    'TOKEN_NOT_YET_VALID',
+  );
 
 export function principalFromClaims(payload: JWTPayload): Principal {
   const sub = payload.sub;
   if (typeof sub !== 'string' || !OWNER_ID_PATTERN.test(sub)) {
     throw unauthorized('the token has no usable subject (sub)', 'INVALID_TOKEN');
   }
-  const role = payload.role;
-  const roles = Array.isArray(payload.roles) ? payload.roles : [];
-  const admin = role === 'admin' || roles.includes('admin');
-  return { ownerId: sub, role: admin ? 'admin' : 'user' };
+  return { ownerId: sub, role: payload.role === 'admin' ? 'admin' : 'user' };
 }
 
 export function createAuthenticator(config: Config): Authenticator {
@@ -58,12 +68,19 @@ export function createAuthenticator(config: Config): Authenticator {
         ...(issuer ? { issuer } : {}),
         ...(audience ? { audience } : {}),
         requiredClaims: ['exp', 'sub'],
-        clockTolerance: 5,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
       });
+      // jose has checked that iat, when present, is a number.
+      if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + CLOCK_TOLERANCE_SECONDS) {
+        throw notYetValid('iat');
+      }
       return principalFromClaims(payload);
     } catch (error) {
       if (error instanceof AppError) throw error;
       if (error instanceof joseErrors.JWTExpired) throw unauthorized('the token has expired', 'TOKEN_EXPIRED');
+      if (error instanceof joseErrors.JWTClaimValidationFailed && error.claim === 'nbf' && error.reason === 'check_failed') {
+        throw notYetValid('nbf');
+      }
       if (error instanceof joseErrors.JWTClaimValidationFailed) {
         throw unauthorized(`the token's "${error.claim}" claim is not accepted`, 'INVALID_TOKEN');
       }

@@ -79,6 +79,10 @@ export async function rejectUpload(
 export interface LinkResult {
   /** False when the upload was already linked or is no longer processing (a repeated job). */
   linked: boolean;
+  /**
+   * The blob existed already, whoever's it is: this upload's own copy of the bytes goes. (The
+   * record's `deduplicated`, which its owner sees, is true only for the owner's own earlier copy.)
+   */
   deduplicated: boolean;
   /** The upload, when the blob had nothing left to wait for and it became ready in the same statement. */
   ready: FinalizedUpload | null;
@@ -99,8 +103,47 @@ export interface LinkResult {
  * `processing`: a pending step finalizes it when it completes (it updates the blob row, so it
  * waits for this statement's lock and then sees this upload), and any other outcome is the
  * caller's to finalize.
+ *
+ * The record's `deduplicated` tells the owner that the bytes were already theirs: true only when
+ * another live upload of the same owner references the blob (that another owner has the same
+ * bytes stays internal). The statement reads the owner's uploads in its snapshot, which is exact
+ * only if no other link or unlink of the blob committed between the snapshot and the blob's
+ * lock; the upsert checks that (the blob's ref_count is still the one in the snapshot) and
+ * otherwise changes nothing, and the link is made again in a transaction that keeps the blob
+ * locked until the owner's earlier copies are counted with a fresh snapshot. So the common case
+ * stays one round trip, and identical uploads racing each other still get exactly one original
+ * per owner.
  */
 export async function linkBlob(db: Executor, uploadId: string, facts: ContentFacts, options: StepOptions): Promise<LinkResult> {
+  const optimistic = await linkStatement(db, uploadId, facts, options, true);
+  if (optimistic !== 'contended') return optimistic;
+  return db.transaction(async (tx) => {
+    const result = await linkStatement(tx, uploadId, facts, options, false);
+    if (result === 'contended') throw new Error('unreachable: an unguarded link is never contended');
+    if (result.linked && result.deduplicated) {
+      // Every earlier link of these bytes has committed (each held the blob until then) and no
+      // later one can happen before this transaction ends: this snapshot sees exactly them.
+      await tx.execute(sql`
+        update uploads set deduplicated = ${ownEarlierCopy(facts.sha256)}
+        where id = ${uploadId} and blob_sha256 = ${facts.sha256}`);
+    }
+    return result;
+  });
+}
+
+/** Another live upload of this upload's owner references the blob (in the statement's snapshot). */
+function ownEarlierCopy(sha256: string): SQL {
+  return sql`exists (select 1 from uploads own where own.blob_sha256 = ${sha256}
+                     and own.owner_id = uploads.owner_id and own.id <> uploads.id)`;
+}
+
+async function linkStatement(
+  db: Executor,
+  uploadId: string,
+  facts: ContentFacts,
+  options: StepOptions,
+  guarded: boolean,
+): Promise<LinkResult | 'contended'> {
   const initialScan: ScanStatus = options.scanner ? 'pending' : 'skipped';
   const jobOptions = (key: string) => ({ jobKey: `${key}:${facts.sha256}`, maxAttempts: options.maxAttempts });
   const payload = { sha256: facts.sha256 };
@@ -108,20 +151,22 @@ export async function linkBlob(db: Executor, uploadId: string, facts: ContentFac
   // duplicate: these bytes are scanned again.
   const rescan = sql`${options.scanner} and blobs.scan_status in ('error', 'skipped')`;
   const [row] = await db.execute<{
-    inserted: boolean;
+    inserted: boolean | null;
     ready: boolean;
     pending: boolean;
     owner_id: string;
     completed_at: string | null;
     jobs: number;
+    targeted: number;
   }>(sql`
     with target as (
       select id, storage_key, quota_state, reserved_bytes, size from uploads
       where id = ${uploadId} and status = 'processing' and blob_sha256 is null and storage_key is not null
       for update
     ),
-    -- The blob's verdict before this statement: whether this duplicate asks for a new scan.
-    before as (select scan_status from blobs where sha256 = ${facts.sha256}),
+    -- The blob before this statement (in its snapshot): whether this duplicate asks for a new
+    -- scan, and its reference count, to tell whether the snapshot is still current.
+    before as (select scan_status, ref_count from blobs where sha256 = ${facts.sha256}),
     blob as (
       insert into blobs (sha256, md5, size, storage_key, ref_count, kind, format, mime_type, scan_status,
                          metadata, metadata_error, validation_error, metadata_done)
@@ -134,6 +179,9 @@ export async function linkBlob(db: Executor, uploadId: string, facts: ContentFac
         scan_status = case when ${rescan} then 'pending' else blobs.scan_status end,
         scan_signature = case when ${rescan} then null else blobs.scan_signature end,
         scan_error = case when ${rescan} then null else blobs.scan_error end
+      -- Guarded: only if no link or unlink of the blob committed since this statement's snapshot
+      -- (otherwise nothing changes, and linkBlob links again in a transaction).
+      where not ${guarded}::boolean or blobs.ref_count = (select ref_count from before)
       returning (xmax = 0) as inserted, metadata_done, validation_error, scan_status, mime_type
     ),
     outcome as (
@@ -152,7 +200,8 @@ export async function linkBlob(db: Executor, uploadId: string, facts: ContentFac
     linked as (
       update uploads set
         sha256 = ${facts.sha256}, md5 = ${facts.md5}, blob_sha256 = ${facts.sha256},
-        deduplicated = not outcome.inserted,
+        -- Seen by the owner: their own earlier copy only, never another owner's (see linkBlob).
+        deduplicated = not outcome.inserted and ${ownEarlierCopy(facts.sha256)},
         -- The bytes now belong to the blob (the first upload's object becomes the blob's).
         storage_key = null, updated_at = now(),
         -- Nothing left to wait for: ready now (what markReadyIfDone does for a blob's uploads).
@@ -170,8 +219,14 @@ export async function linkBlob(db: Executor, uploadId: string, facts: ContentFac
     finalized as (select * from linked where ready),
     ${readyBookkeeping(facts.sha256)}
     -- A CTE that only selects runs only if read: counting the jobs is what enqueues them.
-    select inserted, ready, pending, owner_id, completed_at, (select count(*) from steps)::int as jobs from linked`);
-  if (!row) return { linked: false, deduplicated: false, ready: null, stepsPending: false };
+    select linked.inserted, linked.ready, linked.pending, linked.owner_id, linked.completed_at,
+           (select count(*) from steps)::int as jobs, (select count(*) from target)::int as targeted
+    from (select 1) one left join linked on true`);
+  if (!row || row.inserted === null) {
+    // The upload was ready to link but the guarded upsert left the blob alone: contended.
+    if (row && row.targeted > 0) return 'contended';
+    return { linked: false, deduplicated: false, ready: null, stepsPending: false };
+  }
   return {
     linked: true,
     deduplicated: !row.inserted,

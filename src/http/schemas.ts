@@ -39,7 +39,9 @@ export const FileRecord = z
     status: z.enum(UPLOAD_STATUSES),
     sha256: z.string().nullable(),
     md5: z.string().nullable(),
-    deduplicated: z.boolean(),
+    deduplicated: z
+      .boolean()
+      .describe("True when another of the owner's own files has the same bytes (shared storage); another owner's copy is never disclosed"),
     rejectionReason: z.string().nullable(),
     failureReason: z.string().nullable(),
     createdAt: z.string(),

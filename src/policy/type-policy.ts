@@ -141,6 +141,32 @@ export function classifyDeclared(
 const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const MAX_NAME_BYTES = 255;
 
+// Invisible format characters (Unicode category Cf) make a name display as something it is not:
+// bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) reorder what follows
+// (`invoice\u202Etxt.exe` shows as `invoiceexe.txt`), bidi marks (U+200E, U+200F, U+061C), zero-width
+// space, word joiner, invisible operators and the BOM (U+200B, U+2060–U+2064, U+FEFF), soft hyphen,
+// tag characters... all refused. Two exceptions, where real names need them: the zero-width
+// non-joiner and joiner (U+200C, U+200D) between two non-ASCII letters, marks or emoji (Persian,
+// Indic scripts, emoji sequences such as man-ZWJ-woman-ZWJ-girl), and the tag characters of an emoji
+// flag sequence.
+const FORMAT_CHAR = /\p{Cf}/u;
+const JOINABLE = /^[\p{L}\p{M}\p{Extended_Pictographic}\p{Emoji_Modifier}]$/u;
+const EMOJI_TAG_SEQUENCE = /(\p{Extended_Pictographic})[\u{E0020}-\u{E007E}]+\u{E007F}/gu;
+
+const joinable = (char: string | undefined) => char !== undefined && char.codePointAt(0)! > 0x7f && JOINABLE.test(char);
+
+/** The first invisible format character of a name that is not one of the allowed joiners, or null. */
+export function invisibleCharacter(name: string): string | null {
+  if (!FORMAT_CHAR.test(name)) return null;
+  const chars = Array.from(name.replace(EMOJI_TAG_SEQUENCE, '$1'));
+  for (const [i, char] of chars.entries()) {
+    if (!FORMAT_CHAR.test(char)) continue;
+    if ((char === '\u200c' || char === '\u200d') && joinable(chars[i - 1]) && joinable(chars[i + 1])) continue;
+    return char;
+  }
+  return null;
+}
+
 export class InvalidFilename extends Error {
   constructor(message: string) {
     super(message);
@@ -150,14 +176,22 @@ export class InvalidFilename extends Error {
 
 /**
  * A filename as we store and show it: the last path component only (clients sometimes send a
- * full path; a name is never used to build a storage path anyway), no control characters,
- * at most 255 UTF-8 bytes. Control characters are an error rather than silently removed, so a
- * client learns its name was mangled.
+ * full path; a name is never used to build a storage path anyway), no control characters, no
+ * bidi overrides or zero-width characters (see invisibleCharacter), at most 255 UTF-8 bytes.
+ * Those characters are an error rather than silently removed, so a client learns its name was
+ * mangled.
  */
 export function sanitizeFilename(raw: string | null | undefined): string {
   if (raw == null) return 'upload';
   if (UNSAFE_CHARS.test(raw)) {
     throw new InvalidFilename('the filename contains control characters (such as NUL, CR or LF)');
+  }
+  const invisible = invisibleCharacter(raw);
+  if (invisible !== null) {
+    const codePoint = `U+${invisible.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    throw new InvalidFilename(
+      `the filename contains an invisible or text-direction character (${codePoint}), which can make a name look like another; rename the file`,
+    );
   }
   const base = raw
     .split(/[/\\]/)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { classifyDeclared, PolicyViolation, policyRules, sanitizeFilename } from '../../src/policy/type-policy.js';
+import { classifyDeclared, InvalidFilename, PolicyViolation, policyRules, sanitizeFilename } from '../../src/policy/type-policy.js';
 
 const options = { allowedKinds: ['fseq', 'xsq', 'audio', 'video', 'image'] as const, maxUploadSize: 5 * 2 ** 30 };
 
@@ -60,6 +60,42 @@ describe('sanitizeFilename', () => {
   it.each(['a\u0000b.fseq', 'line\r\nbreak.mp3', 'tab\there.mp3', 'del\u007f.png', 'sep\u2028.xsq'])('refuses control characters in %j', (raw) => {
     expect(() => sanitizeFilename(raw)).toThrow(/control characters/);
   });
+
+  it.each([
+    ['a right-to-left override', 'invoice\u202Etxt.exe', 'U+202E'],
+    ['a left-to-right embedding', 'a\u202Ab.mp3', 'U+202A'],
+    ['a pop directional formatting', 'a\u202Cb.mp3', 'U+202C'],
+    ['a right-to-left isolate', 'a\u2067b.mp3', 'U+2067'],
+    ['a pop directional isolate', 'song.mp3\u2069', 'U+2069'],
+    ['a left-to-right mark', 'a\u200Eb.mp3', 'U+200E'],
+    ['a right-to-left mark', 'a\u200Fb.mp3', 'U+200F'],
+    ['an Arabic letter mark', 'a\u061Cb.mp3', 'U+061C'],
+    ['a zero-width space', 'show\u200B.fseq', 'U+200B'],
+    ['a zero-width joiner between ASCII letters', 'a\u200Db.png', 'U+200D'],
+    ['a zero-width non-joiner at the start', '\u200Cshow.fseq', 'U+200C'],
+    ['a zero-width joiner at the end', 'شعر\u200D', 'U+200D'],
+    ['a word joiner', 'show\u2060.fseq', 'U+2060'],
+    ['an invisible separator', 'a\u2063b.fseq', 'U+2063'],
+    ['a byte-order mark', '\uFEFFshow.fseq', 'U+FEFF'],
+    ['a soft hyphen', 'in\u00ADvoice.png', 'U+00AD'],
+    ['a Mongolian vowel separator', 'a\u180Eb.png', 'U+180E'],
+    ['a tag character outside a flag', 'show\u{E0041}.fseq', 'U+E0041'],
+    ['an interlinear annotation anchor', 'a\uFFF9b.png', 'U+FFF9'],
+  ])('refuses %s', (_label, raw, codePoint) => {
+    expect(() => sanitizeFilename(raw)).toThrow(InvalidFilename);
+    expect(() => sanitizeFilename(raw)).toThrow(`invisible or text-direction character (${codePoint})`);
+  });
+
+  it.each([
+    ['Hebrew', 'שיר.mp3'],
+    ['Arabic', 'أغنية.mp3'],
+    ['Persian with a zero-width non-joiner', 'می\u200Cخواهم.mp3'],
+    ['Devanagari with a zero-width joiner after a virama', 'क्\u200Dष.mp3'],
+    ['an emoji ZWJ sequence', '👨\u200D👩\u200D👧 family.png'],
+    ['an emoji ZWJ sequence with a variation selector', '❤\uFE0F\u200D🔥.png'],
+    ['an emoji with a skin tone in a ZWJ sequence', '🧑🏽\u200D💻 work.png'],
+    ['an emoji flag tag sequence', '🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F} scotland.png'],
+  ])('keeps %s', (_label, raw) => expect(sanitizeFilename(raw)).toBe(raw));
 
   it('shortens names over 255 bytes and keeps the extension', () => {
     const name = sanitizeFilename(`${'é'.repeat(300)}.fseq`);

@@ -11,15 +11,44 @@ import { ErrorBody, errorResponses } from '../schemas.js';
 
 const DAY = 86_400_000;
 
+// A window is checked before it reaches the database: both ends within 1970-01-01 and
+// 9999-12-31 (UTC; PostgreSQL has no year 0 and JavaScript writes years beyond 9999 in a form
+// PostgreSQL does not read), start not after end (equal: an empty window), and at most
+// MAX_WINDOW_DAYS long, so one request cannot make the reports aggregate years of uploads.
+// Every refusal is 400 INVALID_RANGE naming the parameter (malformed dates: VALIDATION_ERROR).
+export const MAX_WINDOW_DAYS = 366;
+const EARLIEST = Date.UTC(1970, 0, 1);
+const LATEST = Date.UTC(10000, 0, 1) - 1;
+
 const WindowQuery = z.object({
-  start: z.iso.datetime({ offset: true }).or(z.iso.date()).optional().describe('Inclusive start (ISO 8601); default 30 days ago'),
-  end: z.iso.datetime({ offset: true }).or(z.iso.date()).optional().describe('Exclusive end (ISO 8601); default now'),
+  start: z.iso
+    .datetime({ offset: true })
+    .or(z.iso.date())
+    .optional()
+    .describe(`Inclusive start (ISO 8601, 1970 to 9999); default 30 days before end. At most ${MAX_WINDOW_DAYS} days before end`),
+  end: z.iso.datetime({ offset: true }).or(z.iso.date()).optional().describe('Exclusive end (ISO 8601, 1970 to 9999); default now'),
 });
 
+const invalidRange = (parameter: 'start' | 'end', message: string, details: Record<string, unknown> = {}) =>
+  badRequest('INVALID_RANGE', message, { parameter, ...details });
+
+function instant(value: string | undefined, parameter: 'start' | 'end'): Date | undefined {
+  if (value === undefined) return undefined;
+  const time = new Date(value).getTime();
+  if (Number.isNaN(time)) throw invalidRange(parameter, `${parameter} is not a date`);
+  if (time < EARLIEST || time > LATEST) throw invalidRange(parameter, `${parameter} must be between 1970-01-01 and 9999-12-31 (UTC)`);
+  return new Date(time);
+}
+
 function windowOf(query: z.infer<typeof WindowQuery>): Window {
-  const end = query.end ? new Date(query.end) : new Date();
-  const start = query.start ? new Date(query.start) : new Date(end.getTime() - 30 * DAY);
-  if (!(start < end)) throw badRequest('INVALID_WINDOW', 'start must be before end');
+  const end = instant(query.end, 'end') ?? new Date();
+  const start = instant(query.start, 'start') ?? new Date(Math.max(EARLIEST, end.getTime() - 30 * DAY));
+  if (start > end) throw invalidRange('start', 'start must not be after end');
+  if (end.getTime() - start.getTime() > MAX_WINDOW_DAYS * DAY) {
+    throw invalidRange(query.end === undefined ? 'start' : 'end', `the window from start to end may be at most ${MAX_WINDOW_DAYS} days long; ask for several windows`, {
+      maxDays: MAX_WINDOW_DAYS,
+    });
+  }
   return { start, end };
 }
 

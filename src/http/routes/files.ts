@@ -56,6 +56,14 @@ function ownId(id: string): string {
 export const filesRoutes: FastifyPluginAsync<FilesRoutesOptions> = async (plugin, { db, storage, signer, logger }) => {
   const app = plugin.withTypeProvider<ZodTypeProvider>();
 
+  // Bodies are optional on these routes (download-url): `Content-Type: application/json` with an
+  // empty body is no body, not an error. Anything else goes to Fastify's own JSON parser.
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if ((body as string).trim() === '') return done(null, undefined);
+    return json(request, body as string, done);
+  });
+
   app.get(
     '/files',
     {
@@ -122,7 +130,8 @@ export const filesRoutes: FastifyPluginAsync<FilesRoutesOptions> = async (plugin
         tags: ['files'],
         summary: 'A signed, short-lived download link for a ready file (for <a href> and media elements)',
         params: FileIdParams,
-        body: z.object({ expiresIn: z.number().int().min(10).max(MAX_LINK_TTL_SECONDS).default(300) }).optional(),
+        // Optional: Fastify validates a missing body as null.
+        body: z.object({ expiresIn: z.number().int().min(10).max(MAX_LINK_TTL_SECONDS).default(300) }).nullish(),
         response: { 200: DownloadLink, 409: ErrorBody, ...errorResponses },
       },
     },
@@ -196,7 +205,7 @@ export const filesRoutes: FastifyPluginAsync<FilesRoutesOptions> = async (plugin
       const rangeHeader = request.headers.range;
       const ifRange = request.headers['if-range'];
       if (rangeHeader && (ifRange === undefined || ifRange === etag)) {
-        const parsed = parseRange(size, rangeHeader, { combine: true });
+        const parsed = parseRange(size, wholeForLongSuffixes(rangeHeader, size), { combine: true });
         if (parsed === -1) {
           reply.header('Content-Range', `bytes */${size}`);
           throw new AppError(416, 'RANGE_NOT_SATISFIABLE', `the file has ${size} bytes; the requested range is outside it`, {
@@ -219,6 +228,24 @@ export const filesRoutes: FastifyPluginAsync<FilesRoutesOptions> = async (plugin
     },
   );
 };
+
+/**
+ * RFC 9110 §14.1.2: a suffix range longer than the representation (`bytes=-200000` of 100 KB)
+ * selects all of it. range-parser counts it unsatisfiable, so such a suffix becomes `0-` first.
+ * `bytes=-0` stays unsatisfiable; an empty file has no byte to select either way.
+ */
+function wholeForLongSuffixes(header: string, size: number): string {
+  const equals = header.indexOf('=');
+  if (equals < 0 || size === 0) return header;
+  const specs = header
+    .slice(equals + 1)
+    .split(',')
+    .map((spec) => {
+      const suffix = /^\s*-\s*(\d+)\s*$/.exec(spec);
+      return suffix && Number(suffix[1]) > size ? '0-' : spec;
+    });
+  return `${header.slice(0, equals + 1)}${specs.join(',')}`;
+}
 
 function assertReady(row: FileRow) {
   if (row.upload.status !== 'ready' || !row.blob) {
