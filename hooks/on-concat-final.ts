@@ -20,6 +20,14 @@ export interface FinalRequest {
 }
 
 export async function createFinal(deps: HookDeps, request: FinalRequest): Promise<{ id: string; expiresAt: Date }> {
+  // A partial may be listed several times and in several finals (the specification allows reuse):
+  // every use counts against the quota, and one final lists at most CONCAT_MAX_PARTS of them.
+  if (request.urls.length > deps.config.concatMaxParts) {
+    throw badRequest('TOO_MANY_PARTIAL_UPLOADS', `a final upload may list at most ${deps.config.concatMaxParts} partial uploads`, {
+      limit: deps.config.concatMaxParts,
+      listed: request.urls.length,
+    });
+  }
   const ids = request.urls.map((url) => {
     const id = uploadIdOfUrl(url, deps.config.tusPath);
     if (!id) throw badRequest('INVALID_UPLOAD_CONCAT', `"${url.slice(0, 100)}" is not an upload URL of this server`);

@@ -12,7 +12,7 @@ import { AUDIT } from '../src/db/audit.js';
 import { isFinal } from '../src/db/concat.js';
 import { removeFile } from '../src/db/files.js';
 import { findUpload, markUploadTerminated } from '../src/db/uploads.js';
-import { reserveDeclaredLength } from '../src/db/quota.js';
+import { adjustReservation, reservableBytes, reserveDeclaredLength } from '../src/db/quota.js';
 import type { UploadRow } from '../src/db/schema.js';
 import { UPLOAD_ID_PATTERN } from '../src/tus/target.js';
 import { declaredKind } from './policy.js';
@@ -20,7 +20,12 @@ import type { HookDeps } from './deps.js';
 
 
 export type IncomingDecision =
-  | { action: 'continue'; upload: UploadRow }
+  | {
+      action: 'continue';
+      upload: UploadRow;
+      /** For a PATCH to an upload of unknown length: where its bytes must end (what is reserved). */
+      maxEnd?: number;
+    }
   | {
       action: 'respond';
       status: number;
@@ -35,6 +40,9 @@ export interface IncomingRequest {
   principal: Principal;
   /** Upload-Length sent on a PATCH (declaring a deferred length). */
   uploadLength: string | null;
+  /** A PATCH's Upload-Offset (validated) and Content-Length (null for a chunked body). */
+  uploadOffset?: number;
+  contentLength?: number | null;
 }
 
 export async function onIncomingRequest(deps: HookDeps, request: IncomingRequest): Promise<IncomingDecision> {
@@ -97,8 +105,12 @@ export async function onIncomingRequest(deps: HookDeps, request: IncomingRequest
           { 'Upload-Offset': String(upload.size ?? 0) },
         );
       }
-      if (request.uploadLength !== null && upload.size === null) await declareLength(deps, upload, request.uploadLength);
-      return { action: 'continue', upload };
+      if (upload.size !== null) return { action: 'continue', upload };
+      if (request.uploadLength !== null) {
+        const size = await declareLength(deps, upload, request.uploadLength);
+        return { action: 'continue', upload, maxEnd: size };
+      }
+      return { action: 'continue', upload, maxEnd: await reserveArriving(deps, upload, request) };
 
     case 'DELETE': {
       if (finished) {
@@ -128,11 +140,39 @@ export async function onIncomingRequest(deps: HookDeps, request: IncomingRequest
 }
 
 /** creation-defer-length: the length arrives with a PATCH; policy and quota apply to it then. */
-async function declareLength(deps: HookDeps, upload: UploadRow, header: string): Promise<void> {
+async function declareLength(deps: HookDeps, upload: UploadRow, header: string): Promise<number> {
   const size = Number(header);
   if (!/^\d+$/.test(header) || !Number.isSafeInteger(size)) {
     throw new AppError(400, 'INVALID_UPLOAD_LENGTH', 'Upload-Length must be a non-negative whole number');
   }
   if (upload.uploadConcat !== 'partial') declaredKind(deps, { filename: upload.filename, mimeType: upload.mimeType, size });
   await deps.db.transaction((tx) => reserveDeclaredLength(tx, upload, size, deps.config.quota));
+  return size;
+}
+
+/**
+ * An upload of unknown length: the bytes a PATCH brings are reserved before they are stored, up
+ * to its Content-Length, or for a chunked body as far as the owner's limits allow (lowered to what
+ * arrived by settleArrivedBytes). A body the quota cannot hold is refused (413) before any byte.
+ */
+async function reserveArriving(deps: HookDeps, upload: UploadRow, request: IncomingRequest): Promise<number> {
+  const offset = request.uploadOffset ?? 0;
+  const { maxUploadSize, quota } = deps.config;
+  let end: number;
+  if (request.contentLength !== null && request.contentLength !== undefined) {
+    end = offset + request.contentLength;
+  } else {
+    const room = await reservableBytes(deps.db, upload, quota);
+    // No room at all: ask for one byte more, which the quota refuses with the precise limit.
+    end = room === null ? maxUploadSize : room > offset ? Math.min(room, maxUploadSize) : offset + 1;
+  }
+  // Past the server's size limit @tus/server answers 413 FILE_TOO_LARGE itself.
+  const reserve = Math.min(end, maxUploadSize);
+  if (reserve > upload.reservedBytes) await deps.db.transaction((tx) => adjustReservation(tx, upload.id, reserve, quota));
+  return Math.max(reserve, upload.reservedBytes);
+}
+
+/** After a PATCH to an upload of unknown length: it holds what was stored, no more. */
+export async function settleArrivedBytes(deps: HookDeps, uploadId: string, storedOffset: number): Promise<void> {
+  await deps.db.transaction((tx) => adjustReservation(tx, uploadId, storedOffset, deps.config.quota));
 }

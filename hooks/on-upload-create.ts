@@ -28,6 +28,8 @@ export function onUploadCreate(deps: HookDeps) {
       size,
       tusMetadata: metadata,
       uploadConcat: partial ? 'partial' : null,
+      // Bytes of unknown length count against the quota before they are stored (creation-with-upload).
+      ...(size === null ? { reserveBytes: Number(req.headers.get('content-length') ?? 0) } : {}),
       expiresAt: new Date(Date.now() + deps.config.uploadExpiryMs),
     });
     context.createdUploadId = upload.id;

@@ -133,6 +133,23 @@ const kindSizes = z
     return result;
   });
 
+// `1KiB/10s`: a body must bring at least this many bytes in each such window; `0` or `off` disables.
+const minRate = z
+  .string()
+  .optional()
+  .transform((v, ctx): { bytes: number; windowMs: number } | null => {
+    if (v === undefined || v.trim() === '') return { bytes: 1024, windowMs: 10_000 };
+    if (['0', 'off', 'none'].includes(v.trim().toLowerCase())) return null;
+    const [amount, window, extra] = v.split('/');
+    const bytes = amount ? parseSize(amount) : null;
+    const windowMs = window ? parseDuration(window) : null;
+    if (extra !== undefined || bytes === null || bytes <= 0 || windowMs === null || windowMs < 100) {
+      ctx.addIssue({ code: 'custom', message: 'expected bytes per window such as 1KiB/10s, or off' });
+      return z.NEVER;
+    }
+    return { bytes, windowMs };
+  });
+
 const tusPath = z
   .string()
   .optional()
@@ -143,6 +160,50 @@ const tusPath = z
       return z.NEVER;
     }
     return p;
+  });
+
+// `https://app.example,http://localhost:5173`: web origins (besides the server's own and
+// PUBLIC_URL's) whose pages may read answers; `*` for any. Unset: none with AUTH_MODE=none, any with
+// AUTH_MODE=jwt (src/http/origin-policy.ts).
+const originList = z
+  .string()
+  .optional()
+  .transform((v, ctx): string[] | null => {
+    if (v === undefined || v.trim() === '') return null;
+    const items = v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    if (items.includes('*')) {
+      if (items.length === 1) return ['*'];
+      ctx.addIssue({ code: 'custom', message: 'expected either * alone or a list of origins' });
+      return z.NEVER;
+    }
+    const origins: string[] = [];
+    for (const item of items) {
+      let url: URL | null = null;
+      try {
+        url = new URL(item);
+      } catch {
+        url = null;
+      }
+      if (
+        url === null ||
+        item.includes('*') ||
+        !['http:', 'https:'].includes(url.protocol) ||
+        url.username !== '' ||
+        url.password !== '' ||
+        url.pathname !== '/' ||
+        url.search !== '' ||
+        url.hash !== '' ||
+        !/^https?:\/\/[^/?#]+\/?$/i.test(item)
+      ) {
+        ctx.addIssue({ code: 'custom', message: 'expected a comma-separated list of origins such as https://app.example,http://localhost:5173 (scheme://host[:port], no path), or *' });
+        return z.NEVER;
+      }
+      origins.push(url.origin);
+    }
+    return items.length === 0 ? null : [...new Set(origins)];
   });
 
 // Fastify accepts true/false, a hop count or a list of addresses/CIDRs for trustProxy.
@@ -164,6 +225,7 @@ const envSchema = z.object({
   HOST: optionalString.transform((v) => v ?? '127.0.0.1'),
   PORT: int(1080, 0, 65535),
   PUBLIC_URL: url(['http:', 'https:']),
+  CORS_ORIGINS: originList,
   TRUST_PROXY: trustProxy,
   TUS_PATH: tusPath,
   DATA_DIR: optionalString.transform((v) => path.resolve(v ?? './data')),
@@ -216,6 +278,11 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT: duration(30_000),
   // A connection that sends nothing for this long is closed (stalled bodies, slowloris).
   IDLE_TIMEOUT: duration(60_000),
+  // Upload requests (PATCH, POST with a body) one owner may have in flight in a process; beyond it
+  // 429 TOO_MANY_UPLOADS. Unset: 16 with AUTH_MODE=jwt, unlimited with AUTH_MODE=none (one owner).
+  OWNER_MAX_CONCURRENT_UPLOADS: int(-1, 0, 100_000),
+  // A request body delivering less than this (`<size>/<duration>`) is ended, keeping what arrived.
+  UPLOAD_MIN_RATE: minRate,
   QUOTA_MAX_BYTES: size(null, { allowUnlimited: true }),
   QUOTA_MAX_FILES: z
     .string()
@@ -231,6 +298,11 @@ const envSchema = z.object({
     }),
   QUOTA_MAX_FILE_SIZE: size(null, { allowUnlimited: true }),
   QUOTA_MONTHLY_BYTES: size(null, { allowUnlimited: true }),
+  // Abuse bounds for every owner (not per-owner overrides): what unfinished uploads may hold.
+  QUOTA_MAX_UNFINISHED_UPLOADS: int(100, 0, 1_000_000),
+  QUOTA_MAX_RESERVED_BYTES: size(50 * 2 ** 30, { allowUnlimited: true }),
+  // At most this many partial uploads in one `Upload-Concat: final;…` (each listed use counts).
+  CONCAT_MAX_PARTS: int(100, 1, 10_000),
   LOG_LEVEL: enumOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
 });
 
@@ -241,6 +313,7 @@ function toConfig(e: Env) {
     host: e.HOST,
     port: e.PORT,
     publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
+    corsOrigins: e.CORS_ORIGINS,
     trustProxy: e.TRUST_PROXY,
     tusPath: e.TUS_PATH,
     dataDir: e.DATA_DIR,
@@ -287,11 +360,16 @@ function toConfig(e: Env) {
     orphanGraceMs: e.ORPHAN_GRACE,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT,
     idleTimeoutMs: e.IDLE_TIMEOUT,
+    ownerMaxConcurrentUploads: e.OWNER_MAX_CONCURRENT_UPLOADS >= 0 ? e.OWNER_MAX_CONCURRENT_UPLOADS : e.AUTH_MODE === 'none' ? 0 : 16,
+    uploadMinRate: e.UPLOAD_MIN_RATE,
+    concatMaxParts: e.CONCAT_MAX_PARTS,
     quota: {
       maxBytes: e.QUOTA_MAX_BYTES,
       maxFiles: e.QUOTA_MAX_FILES,
       maxFileSize: e.QUOTA_MAX_FILE_SIZE,
       monthlyBytes: e.QUOTA_MONTHLY_BYTES,
+      maxUnfinishedUploads: e.QUOTA_MAX_UNFINISHED_UPLOADS === 0 ? null : e.QUOTA_MAX_UNFINISHED_UPLOADS,
+      maxReservedBytes: e.QUOTA_MAX_RESERVED_BYTES,
     },
     logLevel: e.LOG_LEVEL,
   };

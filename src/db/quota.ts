@@ -23,6 +23,9 @@ export interface QuotaDefaults {
   maxFiles: number | null;
   maxFileSize: number | null;
   monthlyBytes: number | null;
+  /** Abuse bounds for every owner: unfinished uploads (partials included) and the bytes they hold. */
+  maxUnfinishedUploads?: number | null;
+  maxReservedBytes?: number | null;
 }
 
 export interface QuotaLimits {
@@ -74,8 +77,16 @@ async function lockOwner(tx: Executor, ownerId: string): Promise<OwnerRow> {
   return owner;
 }
 
+/** What an owner's unfinished uploads hold, for the abuse bounds. */
+interface Unfinished {
+  defaults: QuotaDefaults;
+  /** Unfinished uploads now, and how many more this request makes. */
+  uploads: number;
+  more: number;
+}
+
 /** Checks a request for `bytes` more (and `files` more) against the owner's limits. */
-function checkLimits(usage: QuotaUsage, bytes: number, files: number, fileSize: number | null): void {
+function checkLimits(usage: QuotaUsage, bytes: number, files: number, fileSize: number | null, unfinished?: Unfinished): void {
   if (fileSize !== null && usage.maxFileSize !== null && fileSize > usage.maxFileSize) {
     throw new AppError(413, 'QUOTA_FILE_SIZE_EXCEEDED', `a single file may be at most ${usage.maxFileSize} bytes`, {
       limit: usage.maxFileSize,
@@ -107,6 +118,22 @@ function checkLimits(usage: QuotaUsage, bytes: number, files: number, fileSize: 
       resetsAt: nextMonthStart(),
     });
   }
+  // The abuse bounds last: an owner's own quota says more about why.
+  const maxReserved = unfinished?.defaults.maxReservedBytes ?? null;
+  if (maxReserved !== null && bytes > 0 && usage.reservedBytes + bytes > maxReserved) {
+    throw new AppError(413, 'RESERVATION_EXCEEDED', `your unfinished uploads may hold at most ${maxReserved} bytes; finish or delete some first`, {
+      limit: maxReserved,
+      reserved: usage.reservedBytes,
+      requested: bytes,
+    });
+  }
+  const maxUnfinished = unfinished?.defaults.maxUnfinishedUploads ?? null;
+  if (unfinished && maxUnfinished !== null && unfinished.more > 0 && unfinished.uploads + unfinished.more > maxUnfinished) {
+    throw new AppError(429, 'TOO_MANY_UNFINISHED_UPLOADS', `you may have at most ${maxUnfinished} unfinished uploads; finish or delete some first`, {
+      limit: maxUnfinished,
+      unfinished: unfinished.uploads,
+    });
+  }
 }
 
 function nextMonthStart(now = new Date()): string {
@@ -120,6 +147,8 @@ export interface Demand {
   files: SQL;
   /** The largest single file asked for; null when its length is deferred. */
   largest: SQL;
+  /** Upload records made (partials included), for QUOTA_MAX_UNFINISHED_UPLOADS. */
+  uploads: SQL;
 }
 
 /**
@@ -128,7 +157,7 @@ export interface Demand {
  * write. Used for one upload (below) and for a batch per owner (insertUploadRecords).
  */
 export function reservation(demand: Demand, defaults: QuotaDefaults): { set: SQL; allowed: SQL } {
-  const { bytes, files, largest } = demand;
+  const { bytes, files, largest, uploads: made } = demand;
   const month = currentMonthStart();
   const limit = (column: string, fallback: number | null) => sql`coalesce(o.${sql.identifier(column)}, ${fallback}::bigint)`;
   const monthSoFar = sql`(case when o.month_start = ${month}::date then o.month_bytes else 0 end)`;
@@ -146,35 +175,52 @@ export function reservation(demand: Demand, defaults: QuotaDefaults): { set: SQL
       and (${files} = 0 or ${limit('max_files', defaults.maxFiles)} is null
            or o.file_count + o.reserved_files + ${files} <= ${limit('max_files', defaults.maxFiles)})
       and (${limit('monthly_bytes', defaults.monthlyBytes)} is null
-           or ${monthSoFar} + ${bytes} <= ${limit('monthly_bytes', defaults.monthlyBytes)})`,
+           or ${monthSoFar} + ${bytes} <= ${limit('monthly_bytes', defaults.monthlyBytes)})
+      and (${defaults.maxReservedBytes ?? null}::bigint is null or ${bytes} = 0
+           or o.reserved_bytes + ${bytes} <= ${defaults.maxReservedBytes ?? null}::bigint)
+      and (${defaults.maxUnfinishedUploads ?? null}::int is null
+           or ${unfinishedUploads(sql`o.id`)} + ${made} <= ${defaults.maxUnfinishedUploads ?? null}::int)`,
   };
+}
+
+/**
+ * An owner's unfinished uploads. Counted from the statement's snapshot: parallel creations of one
+ * owner may pass it together, so the bound can be exceeded by the requests in flight at once
+ * (themselves bounded by OWNER_MAX_CONCURRENT_UPLOADS).
+ */
+function unfinishedUploads(ownerId: SQL): SQL {
+  return sql`(select count(*)::int from uploads u where u.owner_id = ${ownerId} and u.status = 'uploading')`;
+}
+
+async function countUnfinished(tx: Executor, ownerId: string): Promise<number> {
+  const [row] = await tx.execute<{ n: number }>(sql`select ${unfinishedUploads(sql`${ownerId}`)} as n`);
+  return Number(row?.n ?? 0);
 }
 
 /**
  * The common case of one upload's reservation in one statement. Returns the owner's id when
  * reserved, no row when refused (or when the owner has no row yet).
  */
-function reservationStatement(ownerId: string, size: number | null, files: 0 | 1, defaults: QuotaDefaults): SQL {
+function reservationStatement(ownerId: string, size: number | null, bytes: number, files: 0 | 1, defaults: QuotaDefaults): SQL {
   const { set, allowed } = reservation(
-    { bytes: sql`${size ?? 0}::bigint`, files: sql`${files}::int`, largest: sql`${size}::bigint` },
+    { bytes: sql`${bytes}::bigint`, files: sql`${files}::int`, largest: sql`${size ?? (bytes || null)}::bigint`, uploads: sql`1` },
     defaults,
   );
   return sql`update owners o set ${set} where o.id = ${ownerId} and ${allowed} returning o.id`;
 }
 
 /**
- * Reserves a new upload's bytes (null when its length is deferred: only the file slot is
- * reserved now) and returns the number of bytes reserved.
+ * Reserves a new upload's bytes (its length; when that is deferred, the file slot and the
+ * `bytes` its creation request brings) and returns the number of bytes reserved.
  */
 export async function reserveForUpload(
   tx: Executor,
   ownerId: string,
   size: number | null,
   defaults: QuotaDefaults,
-  { files = 1 }: { files?: 0 | 1 } = {},
+  { files = 1, bytes = size ?? 0 }: { files?: 0 | 1; bytes?: number } = {},
 ): Promise<number> {
-  const bytes = size ?? 0;
-  const [reserved] = await tx.execute<{ id: string }>(reservationStatement(ownerId, size, files, defaults));
+  const [reserved] = await tx.execute<{ id: string }>(reservationStatement(ownerId, size, bytes, files, defaults));
   if (reserved) return bytes;
 
   // Refused, or a new owner: look at the locked row to say which limit, or to reserve for the
@@ -182,7 +228,7 @@ export async function reserveForUpload(
   await tx.insert(owners).values({ id: ownerId }).onConflictDoNothing();
   const owner = await lockOwner(tx, ownerId);
   const usage = usageOf(owner, defaults);
-  checkLimits(usage, bytes, files, size);
+  checkLimits(usage, bytes, files, size ?? (bytes || null), { defaults, uploads: await countUnfinished(tx, ownerId), more: 1 });
   await tx
     .update(owners)
     .set({
@@ -195,28 +241,56 @@ export async function reserveForUpload(
   return bytes;
 }
 
-/** A deferred length became known: reserve those bytes now (or refuse the length). */
+/** A deferred length became known: the upload now holds exactly those bytes (or the length is refused). */
 export async function reserveDeclaredLength(
   tx: Executor,
   upload: UploadRow,
   size: number,
   defaults: QuotaDefaults,
 ): Promise<void> {
+  await adjustReservation(tx, upload.id, size, defaults);
+  await tx.update(uploads).set({ size }).where(eq(uploads.id, upload.id));
+}
+
+/**
+ * Makes an unfinished upload hold `bytes` in its owner's reservation. For an upload of unknown
+ * length this follows the bytes as they arrive: raised (and checked against every limit, as if it
+ * were a file of that size) before a body is stored, lowered to what was stored afterwards.
+ */
+export async function adjustReservation(tx: Executor, uploadId: string, bytes: number, defaults: QuotaDefaults): Promise<void> {
+  const upload = await lockUploadQuota(tx, uploadId);
+  if (!upload || upload.quotaState !== 'reserved') return;
+  const delta = bytes - upload.reservedBytes;
+  if (delta === 0) return;
   const owner = await lockOwner(tx, upload.ownerId);
   const usage = usageOf(owner, defaults);
-  checkLimits(usage, size, 0, size);
+  if (delta > 0) checkLimits(usage, delta, 0, bytes, { defaults, uploads: 0, more: 0 });
   await tx
     .update(owners)
     .set({
-      reservedBytes: sql`${owners.reservedBytes} + ${size}`,
-      monthBytes: usage.monthBytes + size,
+      reservedBytes: sql`${owners.reservedBytes} + ${delta}`,
+      monthBytes: Math.max(0, usage.monthBytes + delta),
       monthStart: usage.monthStart,
     })
     .where(eq(owners.id, upload.ownerId));
-  await tx
-    .update(uploads)
-    .set({ size, reservedBytes: sql`${uploads.reservedBytes} + ${size}` })
-    .where(eq(uploads.id, upload.id));
+  await tx.update(uploads).set({ reservedBytes: bytes }).where(eq(uploads.id, uploadId));
+}
+
+/**
+ * How many bytes an upload of unknown length could hold now under its owner's limits, or null
+ * when nothing but the server's size limit bounds it.
+ */
+export async function reservableBytes(db: Executor, upload: Pick<UploadRow, 'ownerId' | 'reservedBytes'>, defaults: QuotaDefaults): Promise<number | null> {
+  const [owner] = await db.select().from(owners).where(eq(owners.id, upload.ownerId));
+  if (!owner) return null;
+  const usage = usageOf(owner, defaults);
+  const bounds = [
+    usage.maxFileSize,
+    usage.maxBytes === null ? null : usage.maxBytes - usage.usedBytes - usage.reservedBytes + upload.reservedBytes,
+    defaults.maxReservedBytes == null ? null : defaults.maxReservedBytes - usage.reservedBytes + upload.reservedBytes,
+    usage.monthlyBytes === null ? null : usage.monthlyBytes - usage.monthBytes + upload.reservedBytes,
+  ].filter((bound): bound is number => bound !== null);
+  return bounds.length === 0 ? null : Math.max(0, Math.min(...bounds));
 }
 
 async function lockUploadQuota(tx: Executor, uploadId: string) {

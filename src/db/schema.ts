@@ -154,6 +154,8 @@ export const uploads = pgTable(
     index('uploads_sha256_idx').on(t.sha256),
     index('uploads_storage_key_idx').on(t.storageKey),
     index('uploads_expires_idx').on(t.expiresAt).where(sql`${t.status} = 'uploading'`),
+    // Counting an owner's unfinished uploads (QUOTA_MAX_UNFINISHED_UPLOADS) at each creation.
+    index('uploads_owner_unfinished_idx').on(t.ownerId).where(sql`${t.status} = 'uploading'`),
     index('uploads_finalized_idx').on(t.status, t.finalizedAt),
     index('uploads_created_idx').on(t.createdAt),
     check('uploads_size_nonneg', sql`${t.size} is null or ${t.size} >= 0`),

@@ -21,6 +21,8 @@ export interface NewUpload {
   tusMetadata: Record<string, string | null>;
   uploadConcat?: string | null;
   expiresAt: Date | null;
+  /** Bytes an upload of unknown length holds from the start: the body of its creation request. */
+  reserveBytes?: number;
 }
 
 async function ensureOwner(db: Executor, ownerId: string): Promise<void> {
@@ -42,7 +44,10 @@ export async function insertUpload(
   // (reserveForUpload creates the owner's row on first use.)
   // A partial upload (tus concatenation) holds bytes but is not a file: no file slot.
   const partial = input.uploadConcat === 'partial';
-  const reservedBytes = await reserveForUpload(tx, input.ownerId, input.size, quota, { files: partial ? 0 : 1 });
+  const reservedBytes = await reserveForUpload(tx, input.ownerId, input.size, quota, {
+    files: partial ? 0 : 1,
+    bytes: input.size ?? input.reserveBytes ?? 0,
+  });
   const [row] = await tx
     .insert(uploads)
     .values({
@@ -97,6 +102,7 @@ export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], 
       mime_type: input.mimeType,
       kind: input.kind,
       size: input.size,
+      reserve: input.size ?? input.reserveBytes ?? 0,
       // A partial upload (tus concatenation) holds bytes but is not a file: no file slot.
       files: partial ? 0 : 1,
       tus_metadata: input.tusMetadata,
@@ -106,15 +112,16 @@ export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], 
     };
   });
   // Per owner, the sum of this statement's uploads (the largest one for the single-file limit).
-  const { set, allowed } = reservation({ bytes: sql`d.bytes`, files: sql`d.files`, largest: sql`d.largest` }, quota);
+  const { set, allowed } = reservation({ bytes: sql`d.bytes`, files: sql`d.files`, largest: sql`d.largest`, uploads: sql`d.uploads` }, quota);
   const outcome = await db.execute<{ id: string; what: 'created' | 'owner' }>(sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
-        id text, owner_id text, filename text, mime_type text, kind text, size bigint, files int,
+        id text, owner_id text, filename text, mime_type text, kind text, size bigint, reserve bigint, files int,
         tus_metadata jsonb, upload_concat text, expires_at timestamptz, details jsonb)
     ),
     demand as (
-      select owner_id, sum(coalesce(size, 0))::bigint as bytes, sum(files)::int as files, max(size) as largest
+      select owner_id, sum(reserve)::bigint as bytes, sum(files)::int as files, max(coalesce(size, nullif(reserve, 0))) as largest,
+             count(*)::int as uploads
       from input group by owner_id
     ),
     locked as (
@@ -129,7 +136,7 @@ export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], 
     created as (
       insert into uploads (id, owner_id, filename, mime_type, kind, size, status, reserved_bytes, quota_state,
                            storage_key, tus_metadata, upload_concat, expires_at)
-      select i.id, i.owner_id, i.filename, i.mime_type, i.kind, i.size, 'uploading', coalesce(i.size, 0), 'reserved',
+      select i.id, i.owner_id, i.filename, i.mime_type, i.kind, i.size, 'uploading', i.reserve, 'reserved',
              i.id, i.tus_metadata, i.upload_concat, i.expires_at
       from input i join reserve r on r.id = i.owner_id
       returning id

@@ -28,6 +28,8 @@ import { createLinkSigner } from './signed-links.js';
 import { healthRoutes } from './routes/health.js';
 import { tusRoutes } from './routes/tus.js';
 import { webRoutes } from './routes/web.js';
+import { clientErrorHandler, frameworkErrorHandler } from './client-errors.js';
+import { buildOriginPolicy, corsAllowOrigin, originPolicyHook } from './origin-policy.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -51,6 +53,8 @@ export interface AppDeps {
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+/** Longer request targets are refused with 414 (Node refuses a head over 16 KiB with 431 first). */
+const MAX_URL_LENGTH = 8192;
 
 /**
  * What every HTTP server of ours has: logging with request ids, the error mapping, probes and
@@ -73,6 +77,12 @@ export async function buildBaseApp(deps: Pick<AppDeps, 'config' | 'logger' | 'da
     keepAliveTimeout: 65_000,
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
+    // A request Node's parser refuses (431, malformed, Content-Length with Transfer-Encoding) and
+    // a path the router cannot decode or whose segment is too long still get a JSON error that
+    // repeats nothing of the request. A missing Host is the origin policy's to answer (JSON 400).
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
+    http: { requireHostHeader: false },
     // Keep a caller's request id when it is sane, so logs can be followed across services.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -85,7 +95,12 @@ export async function buildBaseApp(deps: Pick<AppDeps, 'config' | 'logger' | 'da
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-ID', request.id);
+    if (request.url.length > MAX_URL_LENGTH) {
+      return reply.status(414).send({ error: { code: 'URI_TOO_LONG', message: `the request target is longer than ${MAX_URL_LENGTH} characters` } });
+    }
   });
+  // Host names and web origins: which are answered, which may read the answers (origin-policy.ts).
+  app.addHook('onRequest', originPolicyHook(buildOriginPolicy(config)));
 
   app.setErrorHandler((error, request, reply) => {
     const mapped = toHttpError(error);
@@ -94,7 +109,8 @@ export async function buildBaseApp(deps: Pick<AppDeps, 'config' | 'logger' | 'da
   });
 
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ error: { code: 'ROUTE_NOT_FOUND', message: `no route for ${request.method} ${request.url.split('?')[0]}` } }),
+    // Nothing of the request is repeated back (no path, no method): an error body is never a mirror.
+    reply.status(404).send({ error: { code: 'ROUTE_NOT_FOUND', message: 'no route for this method and path' } }),
   );
 
   await app.register(healthRoutes, { sql: deps.database.sql, storage: deps.storage });
@@ -142,9 +158,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(
     async (api) => {
+      // Which origin may read is the origin policy's decision (never with credentials).
       await api.register(cors, {
-        origin: true,
-        exposedHeaders: ['ETag', 'Content-Range', 'Content-Disposition', 'X-Request-ID'],
+        delegator: (request, callback) =>
+          callback(null, {
+            origin: corsAllowOrigin(request) ?? false,
+            credentials: false,
+            methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+            strictPreflight: false,
+            exposedHeaders: ['ETag', 'Content-Range', 'Content-Disposition', 'X-Request-ID'],
+          }),
       });
       api.decorateRequest('principal', null as unknown as Principal);
       api.addHook('preHandler', async (request) => {

@@ -16,7 +16,7 @@ export interface HttpError {
 }
 
 /** @tus/server's error objects, named so clients get a stable code, with clearer messages. */
-const TUS_ERRORS: Record<string, { code: string; message: string; status?: number }> = {
+const TUS_ERRORS: Record<string, { code: string; message: string; status?: number; headers?: Record<string, string> }> = {
   MISSING_OFFSET: { code: 'MISSING_UPLOAD_OFFSET', message: 'the Upload-Offset header is required' },
   ABORTED: { code: 'REQUEST_ABORTED', message: 'the request was aborted (another request took over this upload)' },
   INVALID_TERMINATION: { code: 'UPLOAD_FINISHED', message: 'a finished upload cannot be terminated' },
@@ -24,6 +24,7 @@ const TUS_ERRORS: Record<string, { code: string; message: string; status?: numbe
     code: 'UPLOAD_LOCKED',
     message: 'another request is writing to this upload; retry after it finishes',
     status: 423,
+    headers: { 'Retry-After': '2' },
   },
   INVALID_CONTENT_TYPE: {
     code: 'INVALID_CONTENT_TYPE',
@@ -62,6 +63,7 @@ const STATUS_CODES: Record<number, string> = {
   403: 'FORBIDDEN',
   404: 'NOT_FOUND',
   405: 'METHOD_NOT_ALLOWED',
+  408: 'REQUEST_TIMEOUT',
   409: 'CONFLICT',
   410: 'GONE',
   412: 'PRECONDITION_FAILED',
@@ -69,6 +71,7 @@ const STATUS_CODES: Record<number, string> = {
   415: 'UNSUPPORTED_MEDIA_TYPE',
   416: 'RANGE_NOT_SATISFIABLE',
   423: 'LOCKED',
+  429: 'TOO_MANY_REQUESTS',
   431: 'HEADERS_TOO_LARGE',
   460: 'CHECKSUM_MISMATCH',
   500: 'INTERNAL_ERROR',
@@ -91,7 +94,7 @@ export function toHttpError(error: unknown): HttpError {
   if (tusName) {
     const known = TUS_ERRORS[tusName];
     const status = known?.status ?? (error as { status_code: number }).status_code;
-    return make(status, known?.code ?? codeForStatus(status), known?.message ?? String((error as { body: string }).body).trim());
+    return make(status, known?.code ?? codeForStatus(status), known?.message ?? String((error as { body: string }).body).trim(), {}, known?.headers);
   }
 
   if (error instanceof ObjectNotFoundError) return make(404, 'NOT_FOUND', 'the stored file was not found');
@@ -100,6 +103,10 @@ export function toHttpError(error: unknown): HttpError {
   }
   if (isDatabaseUnavailable(error)) {
     return make(503, 'DATABASE_UNAVAILABLE', 'the database is unavailable; retry shortly', {}, { 'Retry-After': '5' });
+  }
+  // node-postgres pools (the upload locker's, graphile-worker's) when every connection is in use.
+  if (error instanceof Error && /timeout exceeded when trying to connect/i.test(error.message)) {
+    return make(503, 'DATABASE_BUSY', 'every database connection is in use; retry shortly', {}, { 'Retry-After': '5' });
   }
 
   // Errors Fastify raises itself (bad JSON, schema validation, body too large, ...).

@@ -13,6 +13,13 @@
 // client error fails the write without destroying the request; an abort of the request context
 // (the lock is wanted by another request, or shutdown) stops reading and the store keeps what
 // arrived; POST_RECEIVE progress events every `postReceiveInterval`.
+// 3. A minimum rate. A body that brings fewer than `minRate.bytes` in a `minRate.windowMs` during
+//    which the server was ready for more (the store not holding it back) is ended the way an
+//    abort ends it: the store keeps what arrived (a checksummed body: nothing, it cannot be
+//    verified). A PATCH then answers 408 BODY_TOO_SLOW with Connection: close (its details say the
+//    offset now stored; HEAD says the same); a POST answers its 201 with Location and the offset
+//    stored, and Connection: close. One owner's trickling bodies cannot hold sockets, lock
+//    connections and store writes for as long as they like.
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -92,7 +99,48 @@ function announcesChecksumTrailer(req: IncomingMessage): boolean {
 export interface BodyOptions {
   /** Where checksummed bodies wait for verification. */
   spoolDirectory: string;
+  /** The least a body must bring per window; null or undefined: no minimum. */
+  minRate?: { bytes: number; windowMs: number } | null;
 }
+
+/**
+ * Calls `tooSlow` once if `limiter` sees fewer than `bytes` come in during a `windowMs` in which it
+ * was never full (a full limiter means the store, not the client, is slow). Returns the stop.
+ */
+function watchRate(limiter: ByteLimit, { bytes, windowMs }: { bytes: number; windowMs: number }, tooSlow: () => void): () => void {
+  let start = Date.now();
+  let startSeen = limiter.seen;
+  const timer = setInterval(
+    () => {
+      const now = Date.now();
+      if (limiter.writableNeedDrain || limiter.readableLength >= limiter.readableHighWaterMark) {
+        start = now;
+        startSeen = limiter.seen;
+        return;
+      }
+      if (now - start < windowMs) return;
+      if (limiter.seen - startSeen < bytes) {
+        clearInterval(timer);
+        tooSlow();
+        return;
+      }
+      start = now;
+      startSeen = limiter.seen;
+    },
+    Math.max(25, Math.floor(windowMs / 8)),
+  );
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+export const bodyTooSlow = (minRate: { bytes: number; windowMs: number }, offset: number) =>
+  new AppError(
+    408,
+    'BODY_TOO_SLOW',
+    `the request body brought less than ${minRate.bytes} bytes in ${minRate.windowMs / 1000} s; what arrived is stored: resume from the offset a HEAD request reports`,
+    { uploadOffset: offset, minBytes: minRate.bytes, windowMs: minRate.windowMs },
+    { Connection: 'close' },
+  );
 
 async function writeNodeBody(
   handler: BodyHandler,
@@ -153,11 +201,32 @@ async function writeNodeBody(
   };
   req.on('error', onSourceError);
   context.signal.addEventListener('abort', onAbort, { once: true });
+  let tooSlow = false;
+  const stopWatching = options.minRate
+    ? watchRate(limiter, options.minRate, () => {
+        if (req.readableEnded || context.signal.aborted) return;
+        tooSlow = true;
+        onAbort();
+      })
+    : () => {};
+  req.once('end', stopWatching);
   req.pipe(limiter);
+
+  /** What a body ended for its rate answers once the store has kept what arrived. */
+  const afterWrite = (offset: number): number => {
+    if (!tooSlow || offset === upload.size) return offset;
+    if (body.request.method === 'POST') {
+      // The client needs the Location to resume: the creation answers 201 (Connection: close).
+      context.signal.removeEventListener('abort', onAbort);
+      context.abort();
+      return offset;
+    }
+    throw bodyTooSlow(options.minRate!, offset);
+  };
 
   let spool: string | null = null;
   try {
-    if (!checksummed) return await handler.store.write(limiter as unknown as Readable, upload.id, upload.offset);
+    if (!checksummed) return afterWrite(await handler.store.write(limiter as unknown as Readable, upload.id, upload.offset));
 
     spool = path.join(options.spoolDirectory, `${upload.id}-${randomBytes(6).toString('hex')}.chunk`);
     await pipeline(limiter, createWriteStream(spool));
@@ -179,11 +248,15 @@ async function writeNodeBody(
   } catch (error) {
     req.unpipe(limiter);
     if (error instanceof AppError) throw error;
+    // A checksummed body ended for its rate: nothing of it was stored.
+    if (tooSlow && !context.signal.aborted) return afterWrite(upload.offset);
     if (sourceError !== undefined || (error instanceof Error && error.name === 'AbortError')) throw ERRORS.ABORTED;
     // Stores wrap failures (FILE_WRITE_ERROR); exceeding the size must stay a 413.
     if (limiter.seen > maxFileSize) throw exceeded;
     throw error;
   } finally {
+    stopWatching();
+    req.off('end', stopWatching);
     req.off('error', onSourceError);
     context.signal.removeEventListener('abort', onAbort);
     if (spool) await rm(spool, { force: true });

@@ -16,6 +16,8 @@ export interface RequestContext {
    * acts on (its getFileIdFromRequest).
    */
   uploadId?: string;
+  /** Where the bytes of an upload of unknown length must end (what its owner's quota reserved). */
+  maxSize?: number;
   /** Set by onUploadCreate: the id of the upload record this request created. */
   createdUploadId?: string;
 }

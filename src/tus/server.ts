@@ -7,6 +7,9 @@ import type { HookDeps } from '../../hooks/deps.js';
 import { onUploadCreate } from '../../hooks/on-upload-create.js';
 import { onUploadFinish } from '../../hooks/on-upload-finish.js';
 import { useNodeBodies } from './body.js';
+import { useErrorHeaders } from './error-headers.js';
+import { OwnerUploadLimits, setOwnerUploadLimits } from './owner-limits.js';
+import { isOwnerAware } from './pg-locker.js';
 import { requestContextOf } from './request-context.js';
 
 /** Request headers browsers may send to the tus endpoint beyond the tus ones. */
@@ -32,8 +35,9 @@ export function createTusServer({ config, spoolDirectory, storage, locker, hooks
   const server = new Server({
     path: config.tusPath,
     datastore: storage.tusStore,
-    locker: (req) => (req.method === 'POST' ? creationLocker : locker),
-    maxSize: config.maxUploadSize,
+    // The locker learns whose request it is, so one owner cannot take every lock connection.
+    locker: (req) => (req.method === 'POST' ? creationLocker : isOwnerAware(locker) ? locker.forOwner(requestContextOf(req).principal.ownerId) : locker),
+    maxSize: (req) => requestContextOf(req).maxSize ?? config.maxUploadSize,
     // How often a PATCH in progress reports its offset (live progress over SSE).
     postReceiveInterval: 500,
     // Location is built from PUBLIC_URL or what Fastify derived from the request (which honours
@@ -48,6 +52,11 @@ export function createTusServer({ config, spoolDirectory, storage, locker, hooks
     onResponseError: (_req, error) => mapError(error),
   });
   // Bodies go from the Node request to the store directly, and checksummed ones are verified.
-  useNodeBodies(server, { spoolDirectory });
+  // A body slower than UPLOAD_MIN_RATE is ended, keeping what arrived.
+  useNodeBodies(server, { spoolDirectory, minRate: config.uploadMinRate });
+  // Retry-After (and Connection: close) reach the client with the error they belong to.
+  useErrorHeaders(server);
+  // OWNER_MAX_CONCURRENT_UPLOADS, taken by the tus route before a request reaches this server.
+  setOwnerUploadLimits(server, new OwnerUploadLimits(config.ownerMaxConcurrentUploads));
   return server;
 }

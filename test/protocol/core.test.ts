@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { errorCode, OCTET, TUS, useTusServer } from './support.js';
 
 describe('tus core protocol', () => {
-  const tus = useTusServer();
+  // A shop's page on another origin uploads here: the operator lists it (CORS_ORIGINS).
+  const tus = useTusServer('file', { CORS_ORIGINS: 'https://shop.example' });
 
   describe('HEAD', () => {
     it('MUST include Upload-Offset even when it is 0, Upload-Length when known, and Cache-Control: no-store', async () => {

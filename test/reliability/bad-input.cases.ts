@@ -3,8 +3,9 @@
 // byte for byte, so that malformed headers, lying lengths and stalled bodies arrive as written.
 //
 // request.path: '/files' (the endpoint), '{upload}' (a fresh upload made for the case, see
-// request.upload), or any literal path. expect.code null: the answer has no JSON error (HEAD, or
-// Node's HTTP parser answering by itself).
+// request.upload), or any literal path. expect.code null: the answer has no JSON error to check
+// (HEAD, a success). Even what Node's HTTP parser refuses is answered with a JSON error.
+// The server runs with AUTH_MODE=none: requests say `Host: localhost` unless a case says otherwise.
 import { createHash } from 'node:crypto';
 import { buildFseqV2, buildPng, buildXmlBomb } from '../support/fixture-builders.js';
 import { buildZipBomb } from './zip-bomb.js';
@@ -106,6 +107,9 @@ export const CASES: BadInputCase[] = [
   { name: 'filename with CR LF', request: { method: 'POST', path: '/files', headers: create('evil\r\nSet-Cookie: x.png') }, expect: { status: 400, code: 'INVALID_FILENAME' } },
   { name: 'filename with other control characters', request: { method: 'POST', path: '/files', headers: create('bell\u0007\u001b[31m.png') }, expect: { status: 400, code: 'INVALID_FILENAME' } },
   { name: 'filename not UTF-8', request: { method: 'POST', path: '/files', headers: create(Buffer.concat([Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('.png')])) }, expect: { status: 400, code: 'INVALID_FILENAME' } },
+  { name: 'filename with a bidi override (U+202E)', request: { method: 'POST', path: '/files', headers: create('invoice\u202Egnp.txt.png') }, expect: { status: 400, code: 'INVALID_FILENAME' } },
+  { name: 'filename with a zero-width space', request: { method: 'POST', path: '/files', headers: create('pic\u200Bture.png') }, expect: { status: 400, code: 'INVALID_FILENAME' } },
+  { name: 'admin analytics start in year 0', request: { method: 'GET', path: '/api/admin/analytics/uploads?start=0000-01-01' }, expect: { status: 400, code: 'INVALID_RANGE' } },
   { name: 'filename ../../../etc/passwd.png (kept as its last component)', request: { method: 'POST', path: '/files', headers: create('../../../etc/passwd.png') }, expect: { status: 201, code: null, record: { filename: 'passwd.png' } } },
   { name: 'filename ..\\..\\boot.png (backslashes)', request: { method: 'POST', path: '/files', headers: create('..\\..\\windows\\boot.png') }, expect: { status: 201, code: null, record: { filename: 'boot.png' } } },
   { name: 'filename of only dots and slashes', request: { method: 'POST', path: '/files', headers: create('../..//./') }, expect: { status: 415, code: 'TYPE_NOT_ALLOWED' } },
@@ -113,9 +117,9 @@ export const CASES: BadInputCase[] = [
   { name: 'filename .png.exe', request: { method: 'POST', path: '/files', headers: create('cat.png.exe') }, expect: { status: 415, code: 'TYPE_NOT_ALLOWED' } },
   { name: 'declared type contradicting the name', request: { method: 'POST', path: '/files', headers: { ...create(), 'Upload-Metadata': `${meta('a.png')},filetype ${b64('audio/mpeg')}` } }, expect: { status: 415, code: 'MIME_TYPE_MISMATCH' } },
   { name: 'declared type not a MIME type', request: { method: 'POST', path: '/files', headers: { ...create(), 'Upload-Metadata': `${meta('a.png')},filetype ${b64('<script>')}` } }, expect: { status: 400, code: 'INVALID_FILETYPE' } },
-  { name: 'control character in a header value (raw 0x01)', request: { method: 'POST', path: '/files', rawHead: rawHead('POST', '/files', [['Tus-Resumable', '1.0.0'], ['Upload-Length', '10'], ['Upload-Metadata', Buffer.from(`filename ${b64('a.png')}\u0001`)]]) }, expect: { status: 400, code: null } },
-  { name: 'NUL byte in a header value', request: { method: 'POST', path: '/files', rawHead: rawHead('POST', '/files', [['Tus-Resumable', '1.0.0\0'], ['Upload-Length', '10']]) }, expect: { status: 400, code: null } },
-  { name: '1 MB header', request: { method: 'POST', path: '/files', rawHead: rawHead('POST', '/files', [['Tus-Resumable', '1.0.0'], ['Upload-Length', '10'], ['X-Padding', 'a'.repeat(1024 * 1024)]]) }, expect: { status: 431, code: null } },
+  { name: 'control character in a header value (raw 0x01)', request: { method: 'POST', path: '/files', rawHead: rawHead('POST', '/files', [['Tus-Resumable', '1.0.0'], ['Upload-Length', '10'], ['Upload-Metadata', Buffer.from(`filename ${b64('a.png')}\u0001`)]]) }, expect: { status: 400, code: 'MALFORMED_REQUEST' } },
+  { name: 'NUL byte in a header value', request: { method: 'POST', path: '/files', rawHead: rawHead('POST', '/files', [['Tus-Resumable', '1.0.0\0'], ['Upload-Length', '10']]) }, expect: { status: 400, code: 'MALFORMED_REQUEST' } },
+  { name: '1 MB header', request: { method: 'POST', path: '/files', rawHead: rawHead('POST', '/files', [['Tus-Resumable', '1.0.0'], ['Upload-Length', '10'], ['X-Padding', 'a'.repeat(1024 * 1024)]]) }, expect: { status: 431, code: 'REQUEST_HEADERS_TOO_LARGE' } },
 
   // ---- PATCH: content type, offsets, bodies ----------------------------------------------------
   { name: 'PATCH without Content-Type', request: { method: 'PATCH', path: '{upload}', headers: { ...TUS, 'Upload-Offset': '0' }, body: TEN }, expect: { status: 415, code: 'INVALID_CONTENT_TYPE', offsetAfter: 0 } },
@@ -128,8 +132,8 @@ export const CASES: BadInputCase[] = [
   { name: 'Upload-Offset behind the upload', request: { method: 'PATCH', path: '{upload}', upload: { sent: Buffer.from('0123') }, headers: PATCH0, body: TEN }, expect: { status: 409, code: 'OFFSET_MISMATCH', headers: { 'Upload-Offset': '4' }, offsetAfter: 4 } },
   { name: 'body longer than Upload-Length (Content-Length)', request: { method: 'PATCH', path: '{upload}', headers: PATCH0, body: Buffer.alloc(20, 7) }, expect: { status: 413, code: 'BODY_EXCEEDS_UPLOAD_LENGTH', offsetAfter: 0 } },
   { name: 'body longer than Upload-Length (chunked)', request: { method: 'PATCH', path: '{upload}', headers: PATCH0, body: Buffer.alloc(20, 7), delivery: 'chunked' }, expect: { status: 413, code: 'BODY_EXCEEDS_UPLOAD_LENGTH', offsetAfter: 0 } },
-  { name: 'Content-Length beyond 2^64', request: { method: 'PATCH', path: '{upload}', rawHead: rawHead('PATCH', '{upload}', [['Tus-Resumable', '1.0.0'], ['Upload-Offset', '0'], ['Content-Type', 'application/offset+octet-stream'], ['Content-Length', '99999999999999999999999']]) }, expect: { status: 400, code: null, offsetAfter: 0 } },
-  { name: 'Content-Length and Transfer-Encoding both (smuggling)', request: { method: 'PATCH', path: '{upload}', rawHead: rawHead('PATCH', '{upload}', [['Tus-Resumable', '1.0.0'], ['Upload-Offset', '0'], ['Content-Type', 'application/offset+octet-stream'], ['Content-Length', '10'], ['Transfer-Encoding', 'chunked']]) }, expect: { status: 400, code: null, offsetAfter: 0 } },
+  { name: 'Content-Length beyond 2^64', request: { method: 'PATCH', path: '{upload}', rawHead: rawHead('PATCH', '{upload}', [['Tus-Resumable', '1.0.0'], ['Upload-Offset', '0'], ['Content-Type', 'application/offset+octet-stream'], ['Content-Length', '99999999999999999999999']]) }, expect: { status: 400, code: 'MALFORMED_REQUEST', offsetAfter: 0 } },
+  { name: 'Content-Length and Transfer-Encoding both (smuggling)', request: { method: 'PATCH', path: '{upload}', rawHead: rawHead('PATCH', '{upload}', [['Tus-Resumable', '1.0.0'], ['Upload-Offset', '0'], ['Content-Type', 'application/offset+octet-stream'], ['Content-Length', '10'], ['Transfer-Encoding', 'chunked']]) }, expect: { status: 400, code: 'MALFORMED_REQUEST', offsetAfter: 0 } },
   { name: 'body shorter than Content-Length, then the client hangs up', request: { method: 'PATCH', path: '{upload}', headers: PATCH0, body: TEN, delivery: { sendBytes: 6, then: 'close' } }, expect: { status: 'closed', code: null, offsetAfter: 6 } },
   { name: 'stalled body (slowloris): cut after IDLE_TIMEOUT, bytes kept', request: { method: 'PATCH', path: '{upload}', headers: PATCH0, body: TEN, delivery: { sendBytes: 3, then: 'stall' } }, expect: { status: 'closed', code: null, offsetAfter: 3, closedWithinMs: 8_000 } },
   { name: 'stalled request head (slowloris)', request: { method: 'POST', path: '/files', rawHead: Buffer.from('POST /files HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Le'), delivery: { sendBytes: 0, then: 'stall' } }, expect: { status: 'closed', code: null, closedWithinMs: 8_000 } },
@@ -146,8 +150,8 @@ export const CASES: BadInputCase[] = [
   { name: 'PATCH to an upload that does not exist', request: { method: 'PATCH', path: `/files/${MISSING_ID}`, headers: PATCH0, body: TEN }, expect: { status: 404, code: 'NOT_FOUND' } },
   { name: 'HEAD of an upload that does not exist', request: { method: 'HEAD', path: `/files/${MISSING_ID}`, headers: TUS }, expect: { status: 404, code: null } },
   { name: 'DELETE of an upload that does not exist', request: { method: 'DELETE', path: `/files/${MISSING_ID}`, headers: TUS }, expect: { status: 404, code: 'NOT_FOUND' } },
-  { name: 'upload id with ../ (encoded)', request: { method: 'PATCH', path: '/files/..%2F..%2Fetc%2Fpasswd', headers: PATCH0, body: TEN }, expect: { status: 404, code: 'NOT_FOUND' } },
-  { name: 'upload id with a NUL (encoded)', request: { method: 'HEAD', path: '/files/abc%00def', headers: TUS }, expect: { status: 404, code: null } },
+  { name: 'upload id with ../ (encoded)', request: { method: 'PATCH', path: '/files/..%2F..%2Fetc%2Fpasswd', headers: PATCH0, body: TEN }, expect: { status: 400, code: 'INVALID_UPLOAD_URL' } },
+  { name: 'upload id with a NUL (encoded)', request: { method: 'HEAD', path: '/files/abc%00def', headers: TUS }, expect: { status: 400, code: null } },
   { name: 'POST to an upload URL', request: { method: 'POST', path: '{upload}', headers: create() }, expect: { status: 405, code: 'METHOD_NOT_ALLOWED' } },
   { name: 'Upload-Concat final with no URLs', request: { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Concat': 'final;', 'Upload-Metadata': meta('a.png') } }, expect: { status: 400, code: 'INVALID_UPLOAD_CONCAT' } },
   { name: 'Upload-Concat final with foreign URLs', request: { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Concat': 'final;https://evil.example/files/1 /etc/passwd', 'Upload-Metadata': meta('a.png') } }, expect: { status: 400, code: 'INVALID_UPLOAD_CONCAT' } },
@@ -161,11 +165,38 @@ export const CASES: BadInputCase[] = [
   { name: 'PNG named .fseq', request: { method: 'POST', path: '/files', headers: withUpload('show.fseq', buildPng()), body: buildPng() }, expect: { status: 201, code: null, final: { status: 'rejected', reason: /PNG/ } } },
   { name: 'XML entity bomb named .xsq', request: { method: 'POST', path: '/files', headers: withUpload('laughs.xsq', xmlBomb), body: xmlBomb }, expect: { status: 201, code: null, final: { status: 'rejected', reason: /DOCTYPE/ } } },
   { name: 'zip bomb named .xsq (rejected by its magic bytes, never inflated)', request: { method: 'POST', path: '/files', headers: withUpload('sequence.xsq', zipBomb), body: zipBomb }, expect: { status: 201, code: null, final: { status: 'rejected', reason: /ZIP/ } } },
+
+  // ---- Hosts, origins and errors from below the routes (issue #18) ------------------------------
+  { name: 'Host with quotes and angle brackets (would become Location)', request: { method: 'POST', path: '/files', rawHead: rawHead('POST', '/files', [['Tus-Resumable', '1.0.0'], ['Upload-Length', '10'], ['Upload-Metadata', meta('a.png')]], 'a"b<c>') }, expect: { status: 400, code: 'INVALID_HOST' } },
+  { name: 'Host with a path and userinfo', request: { method: 'GET', path: '/api/files', rawHead: rawHead('GET', '/api/files', [], 'user@evil.example/x') }, expect: { status: 400, code: 'INVALID_HOST' } },
+  { name: 'Host with a port beyond 65535', request: { method: 'GET', path: '/api/files', rawHead: rawHead('GET', '/api/files', [], 'localhost:99999') }, expect: { status: 400, code: 'INVALID_HOST' } },
+  { name: 'no Host header (HTTP/1.1)', request: { method: 'GET', path: '/api/files', rawHead: Buffer.from('GET /api/files HTTP/1.1\r\nConnection: close\r\n\r\n') }, expect: { status: 400, code: 'INVALID_HOST' } },
+  { name: 'foreign Host without auth (DNS rebinding)', request: { method: 'GET', path: '/api/files', rawHead: rawHead('GET', '/api/files', [], 'evil.example') }, expect: { status: 421, code: 'HOST_NOT_ALLOWED' } },
+  { name: 'foreign Host without auth on the tus endpoint', request: { method: 'POST', path: '/files', rawHead: rawHead('POST', '/files', [['Tus-Resumable', '1.0.0'], ['Upload-Length', '10'], ['Upload-Metadata', meta('a.png')]], 'evil.example:1080') }, expect: { status: 421, code: 'HOST_NOT_ALLOWED' } },
+  { name: 'creation from a foreign Origin without auth', request: { method: 'POST', path: '/files', headers: { ...create(), Origin: 'https://evil.example' } }, expect: { status: 403, code: 'ORIGIN_NOT_ALLOWED' } },
+  { name: 'path segment over maxParamLength (414, not echoed)', request: { method: 'DELETE', path: `/api/files/${'x'.repeat(300)}` }, expect: { status: 414, code: 'URI_TOO_LONG' } },
+  { name: 'request target over 8 KiB', request: { method: 'GET', path: `/api/files?status=${'x'.repeat(9000)}` }, expect: { status: 414, code: 'URI_TOO_LONG' } },
+  { name: 'path that is not valid percent-encoding', request: { method: 'GET', path: '/api/files/%E0%A4%A' }, expect: { status: 400, code: 'INVALID_URL' } },
+  { name: 'unknown route (404 as JSON)', request: { method: 'GET', path: '/no/such/route' }, expect: { status: 404, code: 'ROUTE_NOT_FOUND' } },
+  { name: 'two different Content-Length headers', request: { method: 'POST', path: '/files', rawHead: rawHead('POST', '/files', [['Tus-Resumable', '1.0.0'], ['Upload-Length', '10'], ['Content-Length', '10'], ['Content-Length', '5']]) }, expect: { status: 400, code: 'MALFORMED_REQUEST' } },
+  { name: 'method with characters HTTP does not allow', request: { method: 'G@T', path: '/files', rawHead: rawHead('G@T', '/files', []) }, expect: { status: 400, code: 'MALFORMED_REQUEST' } },
+  { name: 'request line with a space in the target', request: { method: 'GET', path: '/files', rawHead: rawHead('GET', '/fi les', []) }, expect: { status: 400, code: 'MALFORMED_REQUEST' } },
+
+  // ---- One id per request, decided once; bounded amplification (issue #18) -----------------------
+  { name: 'query string on an upload URL', request: { method: 'PATCH', path: '{upload}', rawHead: rawHead('PATCH', '{upload}?x=1', [['Tus-Resumable', '1.0.0'], ['Content-Type', 'application/offset+octet-stream'], ['Upload-Offset', '0'], ['Content-Length', '0']]) }, expect: { status: 400, code: 'INVALID_UPLOAD_URL' } },
+  { name: 'upload URL smuggled into the query of the collection', request: { method: 'PATCH', path: '{upload}', rawHead: rawHead('PATCH', '/files?{upload}', [['Tus-Resumable', '1.0.0'], ['Content-Type', 'application/offset+octet-stream'], ['Upload-Offset', '0'], ['Content-Length', '0']]) }, expect: { status: 400, code: 'INVALID_UPLOAD_URL' } },
+  { name: 'upload URL with a ; parameter', request: { method: 'DELETE', path: '{upload}', rawHead: rawHead('DELETE', '{upload};v=1', [['Tus-Resumable', '1.0.0']]) }, expect: { status: 400, code: 'INVALID_UPLOAD_URL' } },
+  { name: 'upload URL with an encoded slash', request: { method: 'DELETE', path: '{upload}', rawHead: rawHead('DELETE', '{upload}%2F', [['Tus-Resumable', '1.0.0']]) }, expect: { status: 400, code: 'INVALID_UPLOAD_URL' } },
+  { name: 'X-HTTP-Method-Override on a HEAD', request: { method: 'HEAD', path: '{upload}', headers: { ...TUS, 'X-HTTP-Method-Override': 'DELETE' } }, expect: { status: 400, code: null } },
+  { name: 'X-HTTP-Method-Override naming GET', request: { method: 'POST', path: '{upload}', headers: { ...TUS, 'X-HTTP-Method-Override': 'GET' } }, expect: { status: 400, code: 'INVALID_METHOD_OVERRIDE' } },
+  { name: 'HEAD on the collection', request: { method: 'HEAD', path: '/files', headers: TUS }, expect: { status: 405, code: null } },
+  { name: 'final upload listing more partials than CONCAT_MAX_PARTS', request: { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Concat': `final;${Array.from({ length: 101 }, () => `/files/${MISSING_ID}`).join(' ')}` } }, expect: { status: 400, code: 'TOO_MANY_PARTIAL_UPLOADS' } },
+  { name: 'creation of unknown length with a chunked body', request: { method: 'POST', path: '/files', headers: { ...TUS, ...OCTET, 'Upload-Defer-Length': '1', 'Upload-Metadata': meta('a.png') }, body: TEN, delivery: 'chunked' }, expect: { status: 411, code: 'LENGTH_REQUIRED' } },
 ];
 
 /** A request head written byte for byte (values may hold any bytes). */
-export function rawHead(method: string, path: string, headers: Array<[string, string | Buffer]>): Buffer {
-  const parts: Buffer[] = [Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: bad-input.test\r\nConnection: close\r\n`)];
+export function rawHead(method: string, path: string, headers: Array<[string, string | Buffer]>, host = 'localhost'): Buffer {
+  const parts: Buffer[] = [Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n`)];
   for (const [name, value] of headers) parts.push(Buffer.from(`${name}: `), Buffer.from(value), Buffer.from('\r\n'));
   parts.push(Buffer.from('\r\n'));
   return Buffer.concat(parts);

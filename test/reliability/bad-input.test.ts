@@ -94,7 +94,8 @@ function headOf(request: BadRequest, path: string): Buffer {
     const at = request.rawHead.indexOf('{upload}');
     return at < 0 ? request.rawHead : Buffer.concat([request.rawHead.subarray(0, at), Buffer.from(path), request.rawHead.subarray(at + '{upload}'.length)]);
   }
-  const lines = [`${request.method} ${path} HTTP/1.1`, 'Host: bad-input.test', 'Connection: close'];
+  // AUTH_MODE=none answers loopback names only (src/http/origin-policy.ts).
+  const lines = [`${request.method} ${path} HTTP/1.1`, 'Host: localhost', 'Connection: close'];
   for (const [name, value] of Object.entries(request.headers ?? {})) lines.push(`${name}: ${value}`);
   if (request.body !== undefined) {
     lines.push(request.delivery === 'chunked' ? 'Transfer-Encoding: chunked' : `Content-Length: ${Buffer.byteLength(request.body)}`);

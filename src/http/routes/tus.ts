@@ -12,13 +12,16 @@ import { touchUpload } from '../../db/uploads.js';
 import type { UploadRow } from '../../db/schema.js';
 import type { ObjectStorage } from '../../storage/types.js';
 import type { HookDeps } from '../../../hooks/deps.js';
-import { onIncomingRequest } from '../../../hooks/on-incoming-request.js';
+import { onIncomingRequest, settleArrivedBytes } from '../../../hooks/on-incoming-request.js';
 import { finishUpload } from '../../../hooks/on-upload-finish.js';
 import { getRequestContext, setRequestContext, trackReceiving } from '../../tus/request-context.js';
+import { acquireUploadSlot } from '../../tus/owner-limits.js';
 import { AUDIT } from '../../db/audit.js';
 import { removeFile } from '../../db/files.js';
 import { TUS_EXPOSED_HEADERS } from '../../tus/server.js';
 import { codeForStatus, toHttpError } from '../errors.js';
+import { AppError } from '../../errors.js';
+import { corsAllowOrigin } from '../origin-policy.js';
 import { isPartial } from '../../db/concat.js';
 import { CHECKSUM_ALGORITHMS, parseConcat, TUS_EXTENSIONS, TUS_VERSION, validateTusRequest } from '../../tus/protocol.js';
 import { parseTusRequestLine, TUS_METHODS } from '../../tus/target.js';
@@ -49,10 +52,11 @@ function baseUrlOf(config: Config, request: FastifyRequest): string {
 
 /** Headers every tus response carries, also the ones we answer ourselves. */
 function tusHeaders(request: FastifyRequest): Record<string, string> {
-  const origin = request.headers.origin;
+  // Which origin may read this answer is the origin policy's decision (src/http/origin-policy.ts).
+  const allowOrigin = corsAllowOrigin(request);
   return {
     'Tus-Resumable': TUS_VERSION,
-    'Access-Control-Allow-Origin': typeof origin === 'string' ? origin : '*',
+    ...(allowOrigin === null ? {} : { 'Access-Control-Allow-Origin': allowOrigin }),
     'Access-Control-Expose-Headers': [
       'Location',
       'Upload-Offset',
@@ -176,6 +180,10 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app, { con
           partial = true;
           removeRequestHeader(request.raw, 'upload-concat');
         }
+        // creation-with-upload of unknown length reserves its Content-Length; a chunked body could not be.
+        if (request.headers['upload-defer-length'] !== undefined && request.headers['transfer-encoding'] !== undefined) {
+          throw new AppError(411, 'LENGTH_REQUIRED', 'a creation of unknown length that carries bytes needs Content-Length');
+        }
         setRequestContext(request.raw, { ...context, partial });
       } else if (uploadId !== undefined) {
         const uploadLength = request.headers['upload-length'];
@@ -184,6 +192,8 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app, { con
           uploadId,
           principal,
           uploadLength: typeof uploadLength === 'string' ? uploadLength : null,
+          uploadOffset: Number(request.headers['upload-offset'] ?? 0),
+          contentLength: request.headers['content-length'] === undefined ? null : Number(request.headers['content-length']),
         });
         if (decision.action === 'respond') {
           for (const key of decision.removeObjects ?? []) {
@@ -196,7 +206,7 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app, { con
         upload = decision.upload;
         partial = isPartial(upload);
         // The authorised id, and only it, is what @tus/server acts on.
-        setRequestContext(request.raw, { ...context, partial, uploadId: upload.id });
+        setRequestContext(request.raw, { ...context, partial, uploadId: upload.id, maxSize: decision.maxEnd });
       } else {
         throw new Error(`tus request line without a target for ${method}`);
       }
@@ -204,6 +214,14 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app, { con
       return sendError(request, reply, error);
     }
 
+    // OWNER_MAX_CONCURRENT_UPLOADS (src/tus/owner-limits.ts): an owner's PATCH or POST with a body
+    // beyond it is refused before its body is read, 429 TOO_MANY_UPLOADS with Retry-After.
+    let releaseUploadSlot: (() => void) | null;
+    try {
+      releaseUploadSlot = acquireUploadSlot(tus, request.raw);
+    } catch (error) {
+      return sendError(request, reply, error);
+    }
     reply.hijack();
     const untrack = upload && method === 'PATCH' ? trackReceiving(upload.id, upload.ownerId) : null;
     let response: Response;
@@ -219,6 +237,7 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app, { con
     }
 
     untrack?.();
+    releaseUploadSlot?.();
     // A creation that failed after its record was made (storage down when creating the object,
     // the finish hook failing): the client has no Location and will create again, so this record
     // must not live on holding a reservation (or be finished by the reconciler as a duplicate).
@@ -235,6 +254,11 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app, { con
       response = new Response(null, { status: headStatus(method, response.status), headers: response.headers });
     }
     countTusRequest(method, request, response);
+    if (method === 'PATCH' && upload && upload.size === null && request.headers['upload-length'] === undefined) {
+      await settleReservation(upload.id, response).catch((error: unknown) =>
+        request.log.warn({ err: error, uploadId: upload?.id }, 'could not settle the reservation of an upload of unknown length'),
+      );
+    }
     try {
       await afterTus(method, request, upload, partial, response);
     } catch (error) {
@@ -243,6 +267,13 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app, { con
       request.log.warn({ err: error, uploadId: upload?.id }, 'post-request bookkeeping failed');
     }
     await sendNodeResponse(reply.raw, response);
+  }
+
+  /** An upload of unknown length holds, after a PATCH, what is stored of it. */
+  async function settleReservation(uploadId: string, response: Response) {
+    const header = response.status === 204 ? response.headers.get('Upload-Offset') : null;
+    const offset = header !== null ? Number(header) : (await storage.tusStore.getUpload(uploadId)).offset;
+    await settleArrivedBytes(hooks, uploadId, offset);
   }
 
   /** OPTIONS: what this server supports (also the CORS preflight, which carries no credentials). */

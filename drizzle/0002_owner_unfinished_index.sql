@@ -1,0 +1,1 @@
+CREATE INDEX "uploads_owner_unfinished_idx" ON "uploads" USING btree ("owner_id") WHERE "uploads"."status" = 'uploading';
