@@ -163,7 +163,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         mapError: (error) => {
           const mapped = toHttpError(error);
           if (mapped.status >= 500) logger.error({ err: error }, 'tus request failed');
-          return { status_code: mapped.status, body: JSON.stringify(mapped.body) };
+          return { status_code: mapped.status, body: JSON.stringify(mapped.body), headers: mapped.headers };
         },
       });
       // @tus/server passes the body stream here, not the request: the owner comes from the

@@ -1,8 +1,7 @@
 // Which Host names this server answers for and which web origins may read its answers: the one
 // rule, decided once per request (an onRequest hook at the root), used by every part of the HTTP
-// surface — the /api scope (through @fastify/cors), the tus endpoint (tusHeaders) and a last guard
-// on the raw response that rewrites any Access-Control-Allow-Origin another component (such as
-// @tus/server, which would say `*`) put there.
+// surface — the /api scope (through @fastify/cors) and the tus endpoint (tusHeaders for its own
+// answers, applyCorsDecision for @tus/server's, which would say `*`).
 //
 // - Every request, every auth mode: the Host header (and X-Forwarded-Host when TRUST_PROXY trusts
 //   the proxy) must be a syntactically valid host[:port] (RFC 3986: a DNS-style name, an IPv4
@@ -184,55 +183,16 @@ export function corsAllowOrigin(request: FastifyRequest): string | null {
   return decisions.get(request.raw) ?? null;
 }
 
-type WriteHead = FastifyReply['raw']['writeHead'];
-type HeaderList = Record<string, unknown> | unknown[] | undefined;
-
-function scrubHeaders(headers: HeaderList, allowOrigin: string | null): { headers: HeaderList; hadOrigin: boolean } {
-  const isCors = (name: unknown) => typeof name === 'string' && /^access-control-allow-(origin|credentials)$/i.test(name);
-  let hadOrigin = false;
-  const note = (name: unknown) => {
-    if (typeof name === 'string' && name.toLowerCase() === 'access-control-allow-origin') hadOrigin = true;
-  };
-  if (headers === undefined || headers === null) return { headers, hadOrigin };
-  if (Array.isArray(headers)) {
-    if (headers.length > 0 && Array.isArray(headers[0])) {
-      const pairs = (headers as unknown[][]).filter(([name]) => (note(name), !isCors(name)));
-      if (hadOrigin && allowOrigin !== null) pairs.push(['Access-Control-Allow-Origin', allowOrigin]);
-      return { headers: pairs, hadOrigin };
-    }
-    const flat: unknown[] = [];
-    for (let i = 0; i + 1 < headers.length; i += 2) {
-      note(headers[i]);
-      if (!isCors(headers[i])) flat.push(headers[i], headers[i + 1]);
-    }
-    if (hadOrigin && allowOrigin !== null) flat.push('Access-Control-Allow-Origin', allowOrigin);
-    return { headers: flat, hadOrigin };
-  }
-  const object: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    note(name);
-    if (!isCors(name)) object[name] = value;
-  }
-  if (hadOrigin && allowOrigin !== null) object['access-control-allow-origin'] = allowOrigin;
-  return { headers: object, hadOrigin };
-}
-
 /**
- * The last word on CORS headers, whoever wrote them: any Access-Control-Allow-Origin on the answer
- * becomes the decided one (or goes), and Access-Control-Allow-Credentials never leaves.
+ * Puts the decided CORS answer on a response built elsewhere (@tus/server writes its own
+ * `Access-Control-Allow-Origin: *`): the decided origin or none, never credentials.
  */
-function guardResponse(res: FastifyReply['raw'], allowOrigin: string | null): void {
-  const original = res.writeHead;
-  res.writeHead = function guardedWriteHead(this: typeof res, statusCode: number, ...rest: unknown[]) {
-    const at = typeof rest[0] === 'string' ? 1 : 0;
-    const fromSetHeader = this.hasHeader('access-control-allow-origin');
-    this.removeHeader('access-control-allow-origin');
-    this.removeHeader('access-control-allow-credentials');
-    const scrubbed = scrubHeaders(rest[at] as HeaderList, allowOrigin);
-    if (rest.length > at) rest[at] = scrubbed.headers;
-    if (fromSetHeader && allowOrigin !== null) this.setHeader('Access-Control-Allow-Origin', allowOrigin);
-    return (original as (...args: unknown[]) => ReturnType<WriteHead>).call(this, statusCode, ...rest);
-  } as WriteHead;
+export function applyCorsDecision(request: FastifyRequest, headers: Headers): void {
+  const allowOrigin = corsAllowOrigin(request);
+  headers.delete('Access-Control-Allow-Credentials');
+  if (allowOrigin === null) headers.delete('Access-Control-Allow-Origin');
+  else headers.set('Access-Control-Allow-Origin', allowOrigin);
+  if (!(headers.get('Vary') ?? '').toLowerCase().includes('origin')) headers.append('Vary', 'Origin');
 }
 
 /** The onRequest hook: refuses what the rule refuses, records the CORS answer for the rest. */
@@ -249,7 +209,6 @@ export function originPolicyHook(policy: OriginPolicy) {
     });
     const allowOrigin = decision.action === 'continue' ? decision.allowOrigin : null;
     decisions.set(request.raw, allowOrigin);
-    guardResponse(reply.raw, allowOrigin);
     if (decision.action === 'refuse') {
       const { status, code, message } = decision.refusal;
       return reply.status(status).header('Connection', 'close').send({ error: { code, message } });

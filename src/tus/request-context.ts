@@ -18,6 +18,8 @@ export interface RequestContext {
   uploadId?: string;
   /** Where the bytes of an upload of unknown length must end (what its owner's quota reserved). */
   maxSize?: number;
+  /** Headers of the error @tus/server answered with (Retry-After, Connection: close). */
+  errorHeaders?: Record<string, string>;
   /** Set by onUploadCreate: the id of the upload record this request created. */
   createdUploadId?: string;
 }

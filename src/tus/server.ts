@@ -7,7 +7,6 @@ import type { HookDeps } from '../../hooks/deps.js';
 import { onUploadCreate } from '../../hooks/on-upload-create.js';
 import { onUploadFinish } from '../../hooks/on-upload-finish.js';
 import { useNodeBodies } from './body.js';
-import { useErrorHeaders } from './error-headers.js';
 import { OwnerUploadLimits, setOwnerUploadLimits } from './owner-limits.js';
 import { isOwnerAware } from './pg-locker.js';
 import { requestContextOf } from './request-context.js';
@@ -25,7 +24,7 @@ export interface TusServerDeps {
   locker: Locker;
   hooks: HookDeps;
   /** Maps an error thrown during a tus request to the response body and status (src/http). */
-  mapError: (error: unknown) => { status_code: number; body: string };
+  mapError: (error: unknown) => { status_code: number; body: string; headers: Record<string, string> };
 }
 
 export function createTusServer({ config, spoolDirectory, storage, locker, hooks, mapError }: TusServerDeps): Server {
@@ -49,13 +48,17 @@ export function createTusServer({ config, spoolDirectory, storage, locker, hooks
     exposedHeaders: TUS_EXPOSED_HEADERS,
     onUploadCreate: onUploadCreate(hooks),
     onUploadFinish: onUploadFinish(hooks),
-    onResponseError: (_req, error) => mapError(error),
+    onResponseError: (req, error) => {
+      // @tus/server takes status and body only: the headers the client needs to act on the error
+      // (Retry-After, Connection: close) travel with the request to the endpoint.
+      const { headers, ...mapped } = mapError(error);
+      requestContextOf(req).errorHeaders = headers;
+      return mapped;
+    },
   });
   // Bodies go from the Node request to the store directly, and checksummed ones are verified.
   // A body slower than UPLOAD_MIN_RATE is ended, keeping what arrived.
   useNodeBodies(server, { spoolDirectory, minRate: config.uploadMinRate });
-  // Retry-After (and Connection: close) reach the client with the error they belong to.
-  useErrorHeaders(server);
   // OWNER_MAX_CONCURRENT_UPLOADS, taken by the tus route before a request reaches this server.
   setOwnerUploadLimits(server, new OwnerUploadLimits(config.ownerMaxConcurrentUploads));
   return server;

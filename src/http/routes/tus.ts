@@ -21,7 +21,7 @@ import { removeFile } from '../../db/files.js';
 import { TUS_EXPOSED_HEADERS } from '../../tus/server.js';
 import { codeForStatus, toHttpError } from '../errors.js';
 import { AppError } from '../../errors.js';
-import { corsAllowOrigin } from '../origin-policy.js';
+import { applyCorsDecision, corsAllowOrigin } from '../origin-policy.js';
 import { isPartial } from '../../db/concat.js';
 import { CHECKSUM_ALGORITHMS, parseConcat, TUS_EXTENSIONS, TUS_VERSION, validateTusRequest } from '../../tus/protocol.js';
 import { parseTusRequestLine, TUS_METHODS } from '../../tus/target.js';
@@ -238,6 +238,8 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app, { con
 
     untrack?.();
     releaseUploadSlot?.();
+    for (const [name, value] of Object.entries(getRequestContext(request.raw)?.errorHeaders ?? {})) response.headers.set(name, value);
+    applyCorsDecision(request, response.headers);
     // A creation that failed after its record was made (storage down when creating the object,
     // the finish hook failing): the client has no Location and will create again, so this record
     // must not live on holding a reservation (or be finished by the reconciler as a duplicate).
