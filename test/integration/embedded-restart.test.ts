@@ -30,9 +30,12 @@ function unrelatedPid(): number {
   return child.pid!;
 }
 
-/** A zombie: `sleep 0` exits, and the shell that started it becomes `sleep 60`, which never reaps it. */
+/**
+ * A zombie: the shell becomes `sleep 60` (exec), which never reaps its child; the child exits a
+ * moment later, after the exec (exiting before it, the shell could still reap it).
+ */
 async function zombiePid(): Promise<number> {
-  const holder = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const holder = spawn('sh', ['-c', 'sleep 1 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
   helpers.push(holder);
   const echoed = await new Promise<string>((resolve) => holder.stdout!.once('data', (c: Buffer) => resolve(c.toString())));
   const pid = Number(echoed);
