@@ -1,5 +1,5 @@
 // Local-disk storage: @tus/file-store writes <dir>/<id> (bytes) and <dir>/<id>.json (tus info).
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
 import { access, constants, mkdir, open, opendir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -48,6 +48,13 @@ function isNotFound(error: unknown): boolean {
 
 export function createFileStorage(directory: string, options: { expirationMs: number }): ObjectStorage {
   const root = path.resolve(directory);
+  // FileStore makes its directory in the background and throws from that callback when it cannot
+  // (an uncaught exception that ends the process): made here first, that is this call's error.
+  try {
+    mkdirSync(root, { recursive: true });
+  } catch (error) {
+    throw new StorageUnavailableError(`storage directory ${root} cannot be created`, { cause: error });
+  }
   const tusStore = new DurableFileStore({ directory: root, expirationPeriodInMilliseconds: options.expirationMs });
 
   // Keys come from our own records, but they are still checked: a key can never leave the root.

@@ -1,6 +1,6 @@
 // S3-compatible storage (AWS S3, Cloudflare R2, MinIO, moto): @tus/s3-store writes <id> (bytes,
 // via a multipart upload), <id>.info (tus info) and <id>.part (an incomplete trailing part).
-import { Readable } from 'node:stream';
+import { finished, Readable } from 'node:stream';
 import { Upload } from '@aws-sdk/lib-storage';
 import { S3, type Part, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { S3Store, type MetadataValue } from '@tus/s3-store';
@@ -112,6 +112,49 @@ function isStalePart(partBefore: string | undefined, parts: Part[]): boolean {
 }
 
 /**
+ * The body as S3Store may consume it. S3Store puts the `.part` in front of the body with
+ * multistream, which waits forever for a body that failed before it was handed over (the client
+ * went away while S3Store was still reading the upload's state from S3) or that was destroyed
+ * without an error: the write, and with it the upload's lock, would never end. This body fails
+ * (ERR_STREAM_PREMATURE_CLOSE, or the body's own error) once its consumer listens for errors.
+ */
+function failsWhenConsumed(src: Readable): Readable {
+  const body = new Readable({
+    highWaterMark: src.readableHighWaterMark,
+    read() {
+      src.resume();
+    },
+    destroy(error, callback) {
+      if (!src.destroyed) src.destroy(error ?? undefined);
+      callback(error);
+    },
+  });
+  src.on('data', (chunk: Buffer) => {
+    if (!body.push(chunk)) src.pause();
+  });
+  // Only the side S3Store reads counts (the body may be a Transform still open for writing).
+  finished(src, { writable: false }, (error) => {
+    if (!error) {
+      body.push(null);
+      return;
+    }
+    if (body.destroyed) return;
+    if (body.listenerCount('error') > 0) {
+      body.destroy(error);
+      return;
+    }
+    const onListener = (event: string | symbol) => {
+      if (event !== 'error') return;
+      body.off('newListener', onListener);
+      // 'newListener' comes before the listener is added.
+      process.nextTick(() => body.destroy(error));
+    };
+    body.on('newListener', onListener);
+  });
+  return body;
+}
+
+/**
  * S3Store completes the multipart upload right after the last part arrives. A process killed in
  * between leaves every byte in the bucket but no object; the reconciler finishes the job.
  *
@@ -150,7 +193,7 @@ class CompletableS3Store extends S3Store {
     const state: WriteState = { consumedPart: false, storedPart: false, unmarkedPart: false };
     try {
       this.writes.set(id, state);
-      const newOffset = await super.write(src, id, offset).finally(() => this.writes.delete(id));
+      const newOffset = await super.write(failsWhenConsumed(src), id, offset).finally(() => this.writes.delete(id));
       // The old `.part`'s bytes are in a part now (or it was overwritten by a new `.part`).
       if (state.consumedPart && !state.storedPart) await this.removeIncompletePart(id);
       return newOffset;
@@ -232,7 +275,9 @@ class CompletableS3Store extends S3Store {
   }
 
   override async remove(id: string): Promise<void> {
-    return super.remove(id).catch((error: unknown) => Promise.reject(tusStoreError('remove', id, error)));
+    await super.remove(id).catch((error: unknown) => Promise.reject(tusStoreError('remove', id, error)));
+    // S3Store deletes `<id>` and `<id>.info` only; a `.part` left behind is never listed again.
+    await this.removeIncompletePart(id);
   }
 
   async completeIfAllPartsArrived(id: string): Promise<boolean> {
