@@ -3,22 +3,20 @@
 // the final is created and again whenever one of its partials finishes; a run that finds a
 // partial still incomplete simply ends (the partial's finish enqueues it again).
 import type { Task } from 'graphile-worker';
-import { z } from 'zod';
+import { parsePayload } from '../src/db/jobs.js';
 import { findUploads, retirePartials } from '../src/db/concat.js';
 import { failUploads } from '../src/db/processing.js';
 import { findUpload, markUploadFinished } from '../src/db/uploads.js';
 import { timed } from '../src/metrics.js';
 import { errorMessage, isLastAttempt, observeFinal, type TaskDeps } from './deps.js';
 
-const Payload = z.object({ uploadId: z.string().regex(/^[0-9a-f]{32}$/) });
-
 /** Partials stay this long after assembly (a client MAY reuse them), then expire. */
 const PARTIAL_GRACE_MS = 3_600_000;
 
-export function concatUpload(deps: TaskDeps): Task {
+export function concatUpload(deps: TaskDeps): Task<'concat_upload'> {
   return async (rawPayload, helpers) => {
-    const { uploadId } = Payload.parse(rawPayload);
-    const log = deps.logger.child({ task: 'concat_upload', uploadId, attempt: helpers.job.attempts });
+    const { uploadId } = parsePayload('concat_upload', rawPayload);
+    const log = deps.logger.child({ task: helpers.job.task_identifier, uploadId, attempt: helpers.job.attempts });
     const final = await findUpload(deps.db, uploadId);
     if (!final || final.status !== 'uploading' || !final.concatParts) return;
 

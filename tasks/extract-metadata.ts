@@ -3,19 +3,17 @@
 // that cannot be parsed) rejects the files; any other failure is retried with backoff and, after
 // the last attempt, recorded in metadataError while the file stays usable.
 import type { Task } from 'graphile-worker';
-import { z } from 'zod';
+import { parsePayload } from '../src/db/jobs.js';
 import { timed } from '../src/metrics.js';
 import { findBlob, finalizeBlob, saveMetadata } from '../src/db/processing.js';
 import { isParseError } from './parsers/errors.js';
 import { extractMetadata as extract } from './steps/metadata.js';
 import { errorMessage, isLastAttempt, stepOptions, type TaskDeps, observeFinal } from './deps.js';
 
-const Payload = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/) });
-
-export function extractMetadata(deps: TaskDeps): Task {
+export function extractMetadata(deps: TaskDeps): Task<'extract_metadata'> {
   return async (rawPayload, helpers) => {
-    const { sha256 } = Payload.parse(rawPayload);
-    const log = deps.logger.child({ task: 'extract_metadata', sha256, attempt: helpers.job.attempts });
+    const { sha256 } = parsePayload('extract_metadata', rawPayload);
+    const log = deps.logger.child({ task: helpers.job.task_identifier, sha256, attempt: helpers.job.attempts });
     const blob = await findBlob(deps.db, sha256);
     if (!blob) return;
     if (!blob.metadataDone) {

@@ -3,11 +3,13 @@
 // stored objects no record knows. The work itself lives in src/lifecycle (the admin cleanup
 // endpoint runs the same code).
 import type { Task } from 'graphile-worker';
+import { parsePayload } from '../src/db/jobs.js';
 import { runCleanup } from '../src/lifecycle/cleanup.js';
 import type { TaskDeps } from './deps.js';
 
-export function lifecycle(deps: TaskDeps): Task {
-  return async () => {
+export function lifecycle(deps: TaskDeps): Task<'lifecycle'> {
+  return async (rawPayload) => {
+    parsePayload('lifecycle', rawPayload);
     const report = await runCleanup(deps, deps.config, { dryRun: false });
     const summary = Object.fromEntries(
       (['expired', 'rejected', 'quarantined', 'blobs', 'orphans'] as const).map((k) => [k, { count: report[k].count, bytes: report[k].bytes }]),

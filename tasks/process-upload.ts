@@ -8,8 +8,7 @@
 //      bytes), finalize now.
 // Every step is guarded in the database, so running this job twice changes nothing.
 import type { Task } from 'graphile-worker';
-import { z } from 'zod';
-import { KINDS } from '../src/config/index.js';
+import { parsePayload, StoredUpload } from '../src/db/jobs.js';
 import { timed } from '../src/metrics.js';
 import { findUpload } from '../src/db/uploads.js';
 import { failUploads, finalizeBlob, linkBlob, rejectUpload } from '../src/db/processing.js';
@@ -20,30 +19,13 @@ import { digestStream } from './steps/digest.js';
 import { metadataFromHead } from './steps/metadata.js';
 import { errorMessage, isLastAttempt, stepOptions, type TaskDeps, observeFinal } from './deps.js';
 
-/** What processing needs of an upload; none of it changes once the upload is `processing`. */
-const StoredUpload = z.object({
-  storageKey: z.string(),
-  size: z.number().int().nonnegative().nullable(),
-  kind: z.enum(KINDS),
-  mimeType: z.string().nullable(),
-});
-type StoredUpload = z.infer<typeof StoredUpload>;
-
-const Payload = z.object({
-  uploadId: z.string().regex(/^[0-9a-f]{32}$/),
-  // The upload's facts, written by the statement that finished it (jobs enqueued elsewhere, or
-  // before this field existed, have only the id). They let the first attempt skip reading the
-  // record; the record stays the truth, as every transition below is guarded by its state.
-  upload: z.unknown().optional(),
-});
-
 function mismatchReason(kind: Kind, format: string | null, size: number): string {
   if (size === 0) return `the file is empty, so it cannot be a valid ${kind} file`;
   if (!format) return `the content is not a recognised ${kind} format`;
   return `the content is ${format.toUpperCase()} data, not a ${kind} file`;
 }
 
-export function processUpload(deps: TaskDeps): Task {
+export function processUpload(deps: TaskDeps): Task<'process_upload'> {
   const options = stepOptions(deps);
 
   /**
@@ -99,12 +81,13 @@ export function processUpload(deps: TaskDeps): Task {
   }
 
   return async (rawPayload, helpers) => {
-    const payload = Payload.parse(rawPayload);
+    const payload = parsePayload('process_upload', rawPayload);
     const { uploadId } = payload;
-    const log = deps.logger.child({ task: 'process_upload', uploadId, attempt: helpers.job.attempts });
+    const log = deps.logger.child({ task: helpers.job.task_identifier, uploadId, attempt: helpers.job.attempts });
     try {
-      // First attempt: straight from the job's facts. A retry may follow a link that committed,
-      // so it reads the record first (its bytes may now be the blob's, or gone as a duplicate).
+      // First attempt: straight from the job's facts (the record stays the truth: every transition
+      // below is guarded by its state). A retry may follow a link that committed, so it reads the
+      // record first (its bytes may now be the blob's, or gone as a duplicate).
       const known = helpers.job.attempts === 1 ? StoredUpload.safeParse(payload.upload) : null;
       if (known?.success) {
         const applied = await processBytes(uploadId, known.data, log).catch((error: unknown) => {

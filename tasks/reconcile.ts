@@ -7,7 +7,7 @@
 // Runs at worker start and every minute; every action is idempotent.
 import type { Task } from 'graphile-worker';
 import { sql } from 'drizzle-orm';
-import { enqueueJob, TASKS } from '../src/db/jobs.js';
+import { enqueueJob, parsePayload } from '../src/db/jobs.js';
 import { finalizeBlob, saveScan } from '../src/db/processing.js';
 import { processingWithoutJobs, staleUploading } from '../src/db/reconcile.js';
 import { markUploadFinished } from '../src/db/uploads.js';
@@ -43,7 +43,7 @@ export async function reconcile(deps: TaskDeps): Promise<ReconcileReport> {
 
   // Final uploads (tus concatenation) whose assembly job is gone.
   for (const id of await staleFinals(deps.db, deps.config.reconcileAfterMs, BATCH)) {
-    await enqueueJob(deps.db, TASKS.concatUpload, { uploadId: id }, { jobKey: `concat:${id}`, maxAttempts: options.maxAttempts });
+    await enqueueJob(deps.db, 'concat_upload', { uploadId: id }, { maxAttempts: options.maxAttempts });
     report.requeued.push(id);
   }
 
@@ -51,15 +51,15 @@ export async function reconcile(deps: TaskDeps): Promise<ReconcileReport> {
     const sha256 = upload.blob_sha256;
     await deps.db.transaction(async (tx) => {
       if (sha256 === null) {
-        await enqueueJob(tx, TASKS.processUpload, { uploadId: upload.id }, { jobKey: `process:${upload.id}`, maxAttempts: options.maxAttempts });
+        await enqueueJob(tx, 'process_upload', { uploadId: upload.id }, { maxAttempts: options.maxAttempts });
         return;
       }
       if (!upload.metadata_done) {
-        await enqueueJob(tx, TASKS.extractMetadata, { sha256 }, { jobKey: `metadata:${sha256}`, maxAttempts: options.maxAttempts });
+        await enqueueJob(tx, 'extract_metadata', { sha256 }, { maxAttempts: options.maxAttempts });
       }
       if (upload.scan_status === 'pending') {
         if (options.scanner) {
-          await enqueueJob(tx, TASKS.scanBlob, { sha256 }, { jobKey: `scan:${sha256}`, maxAttempts: options.maxAttempts });
+          await enqueueJob(tx, 'scan_blob', { sha256 }, { maxAttempts: options.maxAttempts });
         } else {
           // The scanner was configured when these bytes arrived and is not any more.
           await saveScan(tx, sha256, { status: 'skipped', signature: null });
@@ -73,8 +73,9 @@ export async function reconcile(deps: TaskDeps): Promise<ReconcileReport> {
   return report;
 }
 
-export function reconcileTask(deps: TaskDeps): Task {
-  return async () => {
+export function reconcileTask(deps: TaskDeps): Task<'reconcile'> {
+  return async (rawPayload) => {
+    parsePayload('reconcile', rawPayload);
     const report = await reconcile(deps);
     if (report.unlockedWorkers.length + report.finished.length + report.requeued.length > 0) {
       deps.logger.warn(report, 'reconciler repaired state');

@@ -12,7 +12,7 @@
 // steps are done, exactly once.
 import type { Readable } from 'node:stream';
 import type { Task } from 'graphile-worker';
-import { z } from 'zod';
+import { parsePayload } from '../src/db/jobs.js';
 import { abandonScan, findBlob, finalizeBlob, saveInfected, saveScan } from '../src/db/processing.js';
 import type { BlobRow } from '../src/db/schema.js';
 import type { Logger } from '../src/logger.js';
@@ -21,7 +21,6 @@ import { UnscannableError, type Scanner, type ScanVerdict } from '../src/scan/sc
 import { ObjectNotFoundError, QUARANTINE_PREFIX, type ObjectStorage } from '../src/storage/types.js';
 import { errorMessage, isLastAttempt, stepOptions, type TaskDeps, observeFinal } from './deps.js';
 
-const Payload = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/) });
 
 const count = (result: ScanResult) => scanResults.inc({ result });
 
@@ -112,10 +111,10 @@ async function scanPending(
   }
 }
 
-export function scanBlob(deps: TaskDeps): Task {
+export function scanBlob(deps: TaskDeps): Task<'scan_blob'> {
   return async (rawPayload, helpers) => {
-    const { sha256 } = Payload.parse(rawPayload);
-    const log = deps.logger.child({ task: 'scan_blob', sha256, attempt: helpers.job.attempts });
+    const { sha256 } = parsePayload('scan_blob', rawPayload);
+    const log = deps.logger.child({ task: helpers.job.task_identifier, sha256, attempt: helpers.job.attempts });
     const blob = await findBlob(deps.db, sha256);
     if (!blob) return;
     if (blob.scanStatus === 'pending') {

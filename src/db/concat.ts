@@ -3,7 +3,7 @@
 import { and, arrayContains, eq, inArray, sql } from 'drizzle-orm';
 import type { Kind } from '../config/index.js';
 import type { Db } from './client.js';
-import { enqueueJob, TASKS } from './jobs.js';
+import { enqueueJob, JOBS } from './jobs.js';
 import { releaseQuota, type QuotaDefaults } from './quota.js';
 import { uploads, type UploadRow } from './schema.js';
 import { insertUpload } from './uploads.js';
@@ -47,7 +47,7 @@ export async function createFinalUpload(db: Db, input: NewFinal, quota: QuotaDef
   return db.transaction(async (tx) => {
     for (const part of new Set(input.parts)) await releaseQuota(tx, part);
     const row = await insertUpload(tx, { ...input, concatParts: input.parts }, quota);
-    await enqueueJob(tx, TASKS.concatUpload, { uploadId: input.id }, { jobKey: `concat:${input.id}`, maxAttempts });
+    await enqueueJob(tx, 'concat_upload', { uploadId: input.id }, { maxAttempts });
     return row;
   });
 }
@@ -60,7 +60,7 @@ export async function enqueueFinalsOf(db: Db, partialId: string, maxAttempts: nu
       .from(uploads)
       .where(and(eq(uploads.status, 'uploading'), arrayContains(uploads.concatParts, [partialId])));
     for (const final of finals) {
-      await enqueueJob(tx, TASKS.concatUpload, { uploadId: final.id }, { jobKey: `concat:${final.id}`, maxAttempts });
+      await enqueueJob(tx, 'concat_upload', { uploadId: final.id }, { maxAttempts });
     }
     return finals.length;
   });
@@ -81,7 +81,7 @@ export async function staleFinals(db: Db, olderThanMs: number, limit: number): P
     select id from uploads u
     where status = 'uploading' and upload_concat like 'final;%'
       and updated_at < now() - make_interval(secs => ${olderThanMs / 1000})
-      and not exists (select 1 from graphile_worker.jobs j where j.key = 'concat:' || u.id)
+      and not exists (select 1 from graphile_worker.jobs j where j.key = ${JOBS.concat_upload.key.sql(sql`u.id`)})
     limit ${limit}`);
   return rows.map((row) => row.id);
 }

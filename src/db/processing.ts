@@ -10,7 +10,7 @@ import { and, eq, sql, type SQL } from 'drizzle-orm';
 import type { Kind } from '../config/index.js';
 import { audit, AUDIT } from './audit.js';
 import type { Db } from './client.js';
-import { addJob, TASKS } from './jobs.js';
+import { addJob } from './jobs.js';
 import { releaseQuota } from './quota.js';
 import { blobs, uploads, type BlobRow, type ScanStatus, type UploadStatus } from './schema.js';
 import type { Executor, Tx } from './tx.js';
@@ -145,7 +145,6 @@ async function linkStatement(
   guarded: boolean,
 ): Promise<LinkResult | 'contended'> {
   const initialScan: ScanStatus = options.scanner ? 'pending' : 'skipped';
-  const jobOptions = (key: string) => ({ jobKey: `${key}:${facts.sha256}`, maxAttempts: options.maxAttempts });
   const payload = { sha256: facts.sha256 };
   // A verdict that is missing (no scanner back then) or failed (scanner down) is not reused by a
   // duplicate: these bytes are scanned again.
@@ -191,10 +190,10 @@ async function linkStatement(
       from blob
     ),
     steps as (
-      select ${addJob(TASKS.extractMetadata, payload, jobOptions('metadata'))} from blob
+      select ${addJob('extract_metadata', payload, { maxAttempts: options.maxAttempts })} from blob
       where blob.inserted and ${facts.metadata == null}
       union all
-      select ${addJob(TASKS.scanBlob, payload, jobOptions('scan'))} from blob
+      select ${addJob('scan_blob', payload, { maxAttempts: options.maxAttempts })} from blob
       where ${options.scanner} and (blob.inserted or exists (select 1 from before where scan_status in ('error', 'skipped')))
     ),
     linked as (
@@ -328,22 +327,39 @@ interface Decision {
   failureReason: string | null;
 }
 
-function decide(blob: BlobRow, options: Pick<StepOptions, 'scanRequired'>): Decision {
-  if (blob.scanStatus === 'infected') {
-    return { status: 'infected', rejectionReason: `malware detected: ${blob.scanSignature ?? 'unknown signature'}`, failureReason: null };
+/**
+ * The one rule for what a blob's uploads become, in SQL over a blob row (`alias`): null while a
+ * step is pending; then infected, rejected (invalid for its kind), failed (a clean verdict is
+ * required and there is none), else ready. Every finalizer decides with it.
+ */
+function blobOutcome(alias: SQL, scanRequired: boolean): SQL {
+  return sql`(case
+    when not ${alias}.metadata_done or ${alias}.scan_status = 'pending' then null
+    when ${alias}.scan_status = 'infected' then 'infected'
+    when ${alias}.validation_error is not null then 'rejected'
+    when ${scanRequired}::boolean and ${alias}.scan_status <> 'clean' then 'failed'
+    else 'ready' end)`;
+}
+
+/** Why the uploads of `blob` got the outcome `status` (decided by blobOutcome). */
+function explain(status: Decision['status'], blob: BlobRow): Decision {
+  switch (status) {
+    case 'infected':
+      return { status, rejectionReason: `malware detected: ${blob.scanSignature ?? 'unknown signature'}`, failureReason: null };
+    case 'rejected':
+      return { status, rejectionReason: blob.validationError, failureReason: null };
+    case 'failed':
+      return {
+        status,
+        rejectionReason: null,
+        failureReason:
+          blob.scanStatus === 'error'
+            ? `a clean virus scan is required, but the scan failed: ${blob.scanError ?? 'unknown error'}`
+            : 'a clean virus scan is required, but the scan did not run',
+      };
+    case 'ready':
+      return { status, rejectionReason: null, failureReason: null };
   }
-  if (blob.validationError) return { status: 'rejected', rejectionReason: blob.validationError, failureReason: null };
-  if (options.scanRequired && blob.scanStatus !== 'clean') {
-    return {
-      status: 'failed',
-      rejectionReason: null,
-      failureReason:
-        blob.scanStatus === 'error'
-          ? `a clean virus scan is required, but the scan failed: ${blob.scanError ?? 'unknown error'}`
-          : 'a clean virus scan is required, but the scan did not run',
-    };
-  }
-  return { status: 'ready', rejectionReason: null, failureReason: null };
 }
 
 const AUDIT_FOR: Record<Decision['status'], (typeof AUDIT)[keyof typeof AUDIT]> = {
@@ -353,14 +369,9 @@ const AUDIT_FOR: Record<Decision['status'], (typeof AUDIT)[keyof typeof AUDIT]> 
   failed: AUDIT.failed,
 };
 
-/**
- * The `ready` case of `decide`, in SQL, over a blob row (`alias`): every step done, no validation
- * error, no infection, and a clean verdict if one is required.
- */
+/** The blob row (`alias`) has every step done and its uploads become ready (blobOutcome). */
 function readyOutcome(alias: SQL, scanRequired: boolean): SQL {
-  return sql`(${alias}.metadata_done and ${alias}.validation_error is null
-    and ${alias}.scan_status not in ('pending', 'infected')
-    and (not ${scanRequired}::boolean or ${alias}.scan_status = 'clean'))`;
+  return sql`coalesce(${blobOutcome(alias, scanRequired)} = 'ready', false)`;
 }
 
 /**
@@ -398,7 +409,7 @@ function readyBookkeeping(sha256: string): SQL {
 /**
  * The common end, a blob's uploads becoming ready, in ONE statement: status, quota (reservation
  * turned into usage, per owner) and audit entries together, if the blob's steps are done and its
- * outcome is `ready` (the conditions of `decide`, in SQL). Returns null when they are not (steps
+ * outcome is `ready` (blobOutcome). Returns null when they are not (steps
  * pending, or the outcome is another status): the caller takes the general path.
  *
  * Guarded like the general path: the blob row is locked first (so finalizers of one blob take
@@ -458,9 +469,14 @@ export async function finalizeBlob(
   const ready = await markReadyIfDone(db, sha256, options.scanRequired);
   if (ready) return ready;
   return db.transaction(async (tx) => {
-    const [blob] = await tx.select().from(blobs).where(eq(blobs.sha256, sha256)).for('update');
-    if (!blob || !blob.metadataDone || blob.scanStatus === 'pending') return [];
-    const decision = decide(blob, options);
+    const [row] = await tx
+      .select({ blob: blobs, outcome: sql<Decision['status'] | null>`${blobOutcome(sql.raw('blobs'), options.scanRequired)}` })
+      .from(blobs)
+      .where(eq(blobs.sha256, sha256))
+      .for('update');
+    if (!row || row.outcome === null) return [];
+    const { blob } = row;
+    const decision = explain(row.outcome, blob);
     // Became ready since the statement above looked (a step finished in between).
     if (decision.status === 'ready') return (await markReadyIfDone(tx, sha256, options.scanRequired)) ?? [];
     const rows = await tx

@@ -4,13 +4,17 @@
 // the current state, so a retried job or a repeated request never counts twice.
 //
 // - Reserved at creation from Upload-Length (or when a deferred length is declared).
-// - Committed (reservation turned into usage) when the file becomes `ready` (markReady in
-//   processing.ts, in the same statement as the status). A de-duplicated file counts in full for
+// - Committed (reservation turned into usage) when the file becomes `ready` (processing.ts, in
+//   the same statement as the status). A de-duplicated file counts in full for
 //   its owner (logical bytes); the physical saving is reported separately.
 // - Released when an unfinished upload is terminated or expires, when the file is rejected,
 //   infected or failed, and when a ready file is deleted.
 // - The monthly allowance counts bytes accepted for upload in the calendar month (UTC); bytes of
 //   uploads that never became a file are given back, deleting a file later does not.
+//
+// The limits and their arithmetic (overrides or defaults, what a reservation may take, the month's
+// allowance, the room left for an upload of unknown length) are SQL only (`rules`, `reservation`),
+// checked on the locked owner row; TypeScript only words a refusal.
 import { eq, sql, type SQL } from 'drizzle-orm';
 import { AppError } from '../errors.js';
 import { audit, AUDIT } from './audit.js';
@@ -49,91 +53,23 @@ export function currentMonthStart(now = new Date()): string {
   return `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, '0')}-01`;
 }
 
-export function effectiveLimits(owner: Pick<OwnerRow, keyof QuotaLimits>, defaults: QuotaDefaults): QuotaLimits {
-  return {
-    maxBytes: owner.maxBytes ?? defaults.maxBytes,
-    maxFiles: owner.maxFiles ?? defaults.maxFiles,
-    maxFileSize: owner.maxFileSize ?? defaults.maxFileSize,
-    monthlyBytes: owner.monthlyBytes ?? defaults.monthlyBytes,
-  };
-}
-
-export function usageOf(owner: OwnerRow, defaults: QuotaDefaults): QuotaUsage {
+/**
+ * The quota rules, once, in SQL over an `owners` row aliased `o`: an owner's limits are their
+ * overrides or the defaults; the monthly allowance counts the current month (UTC) only.
+ */
+function rules(defaults: QuotaDefaults) {
   const month = currentMonthStart();
+  const limit = (column: string, fallback: number | null) => sql`coalesce(o.${sql.identifier(column)}, ${fallback}::bigint)`;
   return {
-    ...effectiveLimits(owner, defaults),
-    usedBytes: owner.usedBytes,
-    fileCount: owner.fileCount,
-    reservedBytes: owner.reservedBytes,
-    reservedFiles: owner.reservedFiles,
-    monthBytes: owner.monthStart === month ? owner.monthBytes : 0,
-    monthStart: month,
+    month,
+    maxBytes: limit('max_bytes', defaults.maxBytes),
+    maxFiles: limit('max_files', defaults.maxFiles),
+    maxFileSize: limit('max_file_size', defaults.maxFileSize),
+    monthlyBytes: limit('monthly_bytes', defaults.monthlyBytes),
+    maxReservedBytes: sql`${defaults.maxReservedBytes ?? null}::bigint`,
+    maxUnfinishedUploads: sql`${defaults.maxUnfinishedUploads ?? null}::int`,
+    monthSoFar: sql`(case when o.month_start = ${month}::date then o.month_bytes else 0 end)`,
   };
-}
-
-async function lockOwner(tx: Executor, ownerId: string): Promise<OwnerRow> {
-  const [owner] = await tx.select().from(owners).where(eq(owners.id, ownerId)).for('update');
-  if (!owner) throw new Error(`owner ${ownerId} does not exist`);
-  return owner;
-}
-
-/** What an owner's unfinished uploads hold, for the abuse bounds. */
-interface Unfinished {
-  defaults: QuotaDefaults;
-  /** Unfinished uploads now, and how many more this request makes. */
-  uploads: number;
-  more: number;
-}
-
-/** Checks a request for `bytes` more (and `files` more) against the owner's limits. */
-function checkLimits(usage: QuotaUsage, bytes: number, files: number, fileSize: number | null, unfinished?: Unfinished): void {
-  if (fileSize !== null && usage.maxFileSize !== null && fileSize > usage.maxFileSize) {
-    throw new AppError(413, 'QUOTA_FILE_SIZE_EXCEEDED', `a single file may be at most ${usage.maxFileSize} bytes`, {
-      limit: usage.maxFileSize,
-      requested: fileSize,
-    });
-  }
-  if (usage.maxBytes !== null && usage.usedBytes + usage.reservedBytes + bytes > usage.maxBytes) {
-    throw new AppError(413, 'QUOTA_EXCEEDED', 'this upload would exceed your storage quota', {
-      limit: usage.maxBytes,
-      used: usage.usedBytes,
-      reserved: usage.reservedBytes,
-      requested: bytes,
-      available: Math.max(0, usage.maxBytes - usage.usedBytes - usage.reservedBytes),
-    });
-  }
-  if (files > 0 && usage.maxFiles !== null && usage.fileCount + usage.reservedFiles + files > usage.maxFiles) {
-    throw new AppError(403, 'QUOTA_FILES_EXCEEDED', `you may store at most ${usage.maxFiles} files`, {
-      limit: usage.maxFiles,
-      used: usage.fileCount,
-      reserved: usage.reservedFiles,
-      requested: files,
-    });
-  }
-  if (usage.monthlyBytes !== null && usage.monthBytes + bytes > usage.monthlyBytes) {
-    throw new AppError(403, 'QUOTA_MONTHLY_EXCEEDED', 'this upload would exceed your monthly upload allowance', {
-      limit: usage.monthlyBytes,
-      used: usage.monthBytes,
-      requested: bytes,
-      resetsAt: nextMonthStart(),
-    });
-  }
-  // The abuse bounds last: an owner's own quota says more about why.
-  const maxReserved = unfinished?.defaults.maxReservedBytes ?? null;
-  if (maxReserved !== null && bytes > 0 && usage.reservedBytes + bytes > maxReserved) {
-    throw new AppError(413, 'RESERVATION_EXCEEDED', `your unfinished uploads may hold at most ${maxReserved} bytes; finish or delete some first`, {
-      limit: maxReserved,
-      reserved: usage.reservedBytes,
-      requested: bytes,
-    });
-  }
-  const maxUnfinished = unfinished?.defaults.maxUnfinishedUploads ?? null;
-  if (unfinished && maxUnfinished !== null && unfinished.more > 0 && unfinished.uploads + unfinished.more > maxUnfinished) {
-    throw new AppError(429, 'TOO_MANY_UNFINISHED_UPLOADS', `you may have at most ${maxUnfinished} unfinished uploads; finish or delete some first`, {
-      limit: maxUnfinished,
-      unfinished: unfinished.uploads,
-    });
-  }
 }
 
 function nextMonthStart(now = new Date()): string {
@@ -151,35 +87,47 @@ export interface Demand {
   uploads: SQL;
 }
 
+type Refusal =
+  | 'QUOTA_FILE_SIZE_EXCEEDED'
+  | 'QUOTA_EXCEEDED'
+  | 'QUOTA_FILES_EXCEEDED'
+  | 'QUOTA_MONTHLY_EXCEEDED'
+  | 'RESERVATION_EXCEEDED'
+  | 'TOO_MANY_UNFINISHED_UPLOADS';
+
 /**
  * A reservation as the SET and the WHERE of an update of `owners o`: the conditions are checked on
  * the row the UPDATE locks, so parallel creations cannot overshoot a limit between a read and a
- * write. Used for one upload (below) and for a batch per owner (insertUploadRecords).
+ * write. Used for one upload, for a batch per owner (insertUploadRecords) and for an upload whose
+ * reservation grows or shrinks (negative `bytes`: never refused). `refusal` names the first limit
+ * the demand would pass (the owner's own quota first, then the abuse bounds), null if none.
  */
-export function reservation(demand: Demand, defaults: QuotaDefaults): { set: SQL; allowed: SQL } {
+export function reservation(demand: Demand, defaults: QuotaDefaults): { set: SQL; allowed: SQL; refusal: SQL } {
   const { bytes, files, largest, uploads: made } = demand;
-  const month = currentMonthStart();
-  const limit = (column: string, fallback: number | null) => sql`coalesce(o.${sql.identifier(column)}, ${fallback}::bigint)`;
-  const monthSoFar = sql`(case when o.month_start = ${month}::date then o.month_bytes else 0 end)`;
+  const r = rules(defaults);
+  const refusal = sql`(case
+    when ${largest} is not null and ${r.maxFileSize} is not null and ${largest} > ${r.maxFileSize}
+      then 'QUOTA_FILE_SIZE_EXCEEDED'
+    when ${r.maxBytes} is not null and o.used_bytes + o.reserved_bytes + ${bytes} > ${r.maxBytes}
+      then 'QUOTA_EXCEEDED'
+    when ${files} > 0 and ${r.maxFiles} is not null and o.file_count + o.reserved_files + ${files} > ${r.maxFiles}
+      then 'QUOTA_FILES_EXCEEDED'
+    when ${r.monthlyBytes} is not null and ${r.monthSoFar} + ${bytes} > ${r.monthlyBytes}
+      then 'QUOTA_MONTHLY_EXCEEDED'
+    when ${r.maxReservedBytes} is not null and ${bytes} > 0 and o.reserved_bytes + ${bytes} > ${r.maxReservedBytes}
+      then 'RESERVATION_EXCEEDED'
+    when ${r.maxUnfinishedUploads} is not null and ${made} > 0
+         and ${unfinishedUploads(sql`o.id`)} + ${made} > ${r.maxUnfinishedUploads}
+      then 'TOO_MANY_UNFINISHED_UPLOADS'
+  end)`;
   return {
     set: sql`
       reserved_bytes = o.reserved_bytes + ${bytes},
       reserved_files = o.reserved_files + ${files},
-      month_bytes = ${monthSoFar} + ${bytes},
-      month_start = ${month}::date`,
-    allowed: sql`
-      (${largest} is null or ${limit('max_file_size', defaults.maxFileSize)} is null
-       or ${largest} <= ${limit('max_file_size', defaults.maxFileSize)})
-      and (${limit('max_bytes', defaults.maxBytes)} is null
-           or o.used_bytes + o.reserved_bytes + ${bytes} <= ${limit('max_bytes', defaults.maxBytes)})
-      and (${files} = 0 or ${limit('max_files', defaults.maxFiles)} is null
-           or o.file_count + o.reserved_files + ${files} <= ${limit('max_files', defaults.maxFiles)})
-      and (${limit('monthly_bytes', defaults.monthlyBytes)} is null
-           or ${monthSoFar} + ${bytes} <= ${limit('monthly_bytes', defaults.monthlyBytes)})
-      and (${defaults.maxReservedBytes ?? null}::bigint is null or ${bytes} = 0
-           or o.reserved_bytes + ${bytes} <= ${defaults.maxReservedBytes ?? null}::bigint)
-      and (${defaults.maxUnfinishedUploads ?? null}::int is null
-           or ${unfinishedUploads(sql`o.id`)} + ${made} <= ${defaults.maxUnfinishedUploads ?? null}::int)`,
+      month_bytes = greatest(0, ${r.monthSoFar} + ${bytes}),
+      month_start = ${r.month}::date`,
+    allowed: sql`(${refusal} is null)`,
+    refusal,
   };
 }
 
@@ -192,9 +140,9 @@ function unfinishedUploads(ownerId: SQL): SQL {
   return sql`(select count(*)::int from uploads u where u.owner_id = ${ownerId} and u.status = 'uploading')`;
 }
 
-async function countUnfinished(tx: Executor, ownerId: string): Promise<number> {
-  const [row] = await tx.execute<{ n: number }>(sql`select ${unfinishedUploads(sql`${ownerId}`)} as n`);
-  return Number(row?.n ?? 0);
+/** The demand of one upload: `bytes` reserved, `files` slots, a file of `size` (or of `bytes` when deferred). */
+function demandOf(bytes: number, files: 0 | 1, size: number | null, uploads: 0 | 1): Demand {
+  return { bytes: sql`${bytes}::bigint`, files: sql`${files}::int`, largest: sql`${size ?? (bytes || null)}::bigint`, uploads: sql`${uploads}::int` };
 }
 
 /**
@@ -202,11 +150,97 @@ async function countUnfinished(tx: Executor, ownerId: string): Promise<number> {
  * reserved, no row when refused (or when the owner has no row yet).
  */
 function reservationStatement(ownerId: string, size: number | null, bytes: number, files: 0 | 1, defaults: QuotaDefaults): SQL {
-  const { set, allowed } = reservation(
-    { bytes: sql`${bytes}::bigint`, files: sql`${files}::int`, largest: sql`${size ?? (bytes || null)}::bigint`, uploads: sql`1` },
-    defaults,
-  );
+  const { set, allowed } = reservation(demandOf(bytes, files, size, 1), defaults);
   return sql`update owners o set ${set} where o.id = ${ownerId} and ${allowed} returning o.id`;
+}
+
+interface RefusalFacts {
+  refusal: Refusal | null;
+  max_bytes: number | null;
+  max_files: number | null;
+  max_file_size: number | null;
+  monthly_bytes: number | null;
+  max_reserved_bytes: number | null;
+  max_unfinished_uploads: number | null;
+  used_bytes: number;
+  reserved_bytes: number;
+  file_count: number;
+  reserved_files: number;
+  month_bytes: number;
+  available: number | null;
+  unfinished: number;
+}
+
+/**
+ * Locks the owner's row and reserves `demand` on it, or throws the error that says which limit it
+ * would pass (with the numbers, as the locked row has them).
+ */
+async function reserveOrRefuse(
+  tx: Executor,
+  ownerId: string,
+  demand: Demand,
+  defaults: QuotaDefaults,
+  requested: { bytes: number; files: number; fileSize: number | null },
+): Promise<void> {
+  const r = rules(defaults);
+  const { set, refusal } = reservation(demand, defaults);
+  const [facts] = await tx.execute<RefusalFacts & Record<string, unknown>>(sql`
+    select ${refusal} as refusal,
+           ${r.maxBytes} as max_bytes, ${r.maxFiles} as max_files, ${r.maxFileSize} as max_file_size,
+           ${r.monthlyBytes} as monthly_bytes, ${r.maxReservedBytes} as max_reserved_bytes,
+           ${r.maxUnfinishedUploads} as max_unfinished_uploads,
+           o.used_bytes, o.reserved_bytes, o.file_count, o.reserved_files, ${r.monthSoFar} as month_bytes,
+           greatest(0, ${r.maxBytes} - o.used_bytes - o.reserved_bytes) as available,
+           ${unfinishedUploads(sql`o.id`)} as unfinished
+    from owners o where o.id = ${ownerId}
+    for update`);
+  if (!facts) throw new Error(`owner ${ownerId} does not exist`);
+  if (facts.refusal) throw refusalError(facts.refusal, facts, requested);
+  await tx.execute(sql`update owners o set ${set} where o.id = ${ownerId}`);
+}
+
+/** The error for a refused reservation: which limit, and the numbers behind it. */
+function refusalError(refusal: Refusal, facts: RefusalFacts, requested: { bytes: number; files: number; fileSize: number | null }): AppError {
+  switch (refusal) {
+    case 'QUOTA_FILE_SIZE_EXCEEDED':
+      return new AppError(413, refusal, `a single file may be at most ${facts.max_file_size} bytes`, {
+        limit: facts.max_file_size,
+        requested: requested.fileSize,
+      });
+    case 'QUOTA_EXCEEDED':
+      return new AppError(413, refusal, 'this upload would exceed your storage quota', {
+        limit: facts.max_bytes,
+        used: facts.used_bytes,
+        reserved: facts.reserved_bytes,
+        requested: requested.bytes,
+        available: facts.available,
+      });
+    case 'QUOTA_FILES_EXCEEDED':
+      return new AppError(403, refusal, `you may store at most ${facts.max_files} files`, {
+        limit: facts.max_files,
+        used: facts.file_count,
+        reserved: facts.reserved_files,
+        requested: requested.files,
+      });
+    case 'QUOTA_MONTHLY_EXCEEDED':
+      return new AppError(403, refusal, 'this upload would exceed your monthly upload allowance', {
+        limit: facts.monthly_bytes,
+        used: facts.month_bytes,
+        requested: requested.bytes,
+        resetsAt: nextMonthStart(),
+      });
+    case 'RESERVATION_EXCEEDED':
+      return new AppError(413, refusal, `your unfinished uploads may hold at most ${facts.max_reserved_bytes} bytes; finish or delete some first`, {
+        limit: facts.max_reserved_bytes,
+        reserved: facts.reserved_bytes,
+        requested: requested.bytes,
+      });
+    case 'TOO_MANY_UNFINISHED_UPLOADS':
+      return new AppError(429, refusal, `you may have at most ${facts.max_unfinished_uploads} unfinished uploads; finish or delete some first`, {
+        limit: facts.max_unfinished_uploads,
+        unfinished: facts.unfinished,
+      });
+  }
 }
 
 /**
@@ -226,18 +260,7 @@ export async function reserveForUpload(
   // Refused, or a new owner: look at the locked row to say which limit, or to reserve for the
   // owner just created.
   await tx.insert(owners).values({ id: ownerId }).onConflictDoNothing();
-  const owner = await lockOwner(tx, ownerId);
-  const usage = usageOf(owner, defaults);
-  checkLimits(usage, bytes, files, size ?? (bytes || null), { defaults, uploads: await countUnfinished(tx, ownerId), more: 1 });
-  await tx
-    .update(owners)
-    .set({
-      reservedBytes: sql`${owners.reservedBytes} + ${bytes}`,
-      reservedFiles: sql`${owners.reservedFiles} + ${files}`,
-      monthBytes: usage.monthBytes + bytes,
-      monthStart: usage.monthStart,
-    })
-    .where(eq(owners.id, ownerId));
+  await reserveOrRefuse(tx, ownerId, demandOf(bytes, files, size, 1), defaults, { bytes, files, fileSize: size ?? (bytes || null) });
   return bytes;
 }
 
@@ -262,17 +285,10 @@ export async function adjustReservation(tx: Executor, uploadId: string, bytes: n
   if (!upload || upload.quotaState !== 'reserved') return;
   const delta = bytes - upload.reservedBytes;
   if (delta === 0) return;
-  const owner = await lockOwner(tx, upload.ownerId);
-  const usage = usageOf(owner, defaults);
-  if (delta > 0) checkLimits(usage, delta, 0, bytes, { defaults, uploads: 0, more: 0 });
-  await tx
-    .update(owners)
-    .set({
-      reservedBytes: sql`${owners.reservedBytes} + ${delta}`,
-      monthBytes: Math.max(0, usage.monthBytes + delta),
-      monthStart: usage.monthStart,
-    })
-    .where(eq(owners.id, upload.ownerId));
+  // Growing is checked against every limit, as a file of `bytes`; shrinking never is.
+  const demand = demandOf(delta, 0, bytes, 0);
+  if (delta > 0) await reserveOrRefuse(tx, upload.ownerId, demand, defaults, { bytes: delta, files: 0, fileSize: bytes });
+  else await tx.execute(sql`update owners o set ${reservation(demand, defaults).set} where o.id = ${upload.ownerId}`);
   await tx.update(uploads).set({ reservedBytes: bytes }).where(eq(uploads.id, uploadId));
 }
 
@@ -281,16 +297,25 @@ export async function adjustReservation(tx: Executor, uploadId: string, bytes: n
  * when nothing but the server's size limit bounds it.
  */
 export async function reservableBytes(db: Executor, upload: Pick<UploadRow, 'ownerId' | 'reservedBytes'>, defaults: QuotaDefaults): Promise<number | null> {
-  const [owner] = await db.select().from(owners).where(eq(owners.id, upload.ownerId));
-  if (!owner) return null;
-  const usage = usageOf(owner, defaults);
-  const bounds = [
-    usage.maxFileSize,
-    usage.maxBytes === null ? null : usage.maxBytes - usage.usedBytes - usage.reservedBytes + upload.reservedBytes,
-    defaults.maxReservedBytes == null ? null : defaults.maxReservedBytes - usage.reservedBytes + upload.reservedBytes,
-    usage.monthlyBytes === null ? null : usage.monthlyBytes - usage.monthBytes + upload.reservedBytes,
-  ].filter((bound): bound is number => bound !== null);
-  return bounds.length === 0 ? null : Math.max(0, Math.min(...bounds));
+  const r = rules(defaults);
+  const held = sql`${upload.reservedBytes}::bigint`;
+  // least() skips nulls (no such limit): null only when no limit applies.
+  const [row] = await db.execute<{ room: number | null }>(sql`
+    select least(
+      ${r.maxFileSize},
+      ${r.maxBytes} - o.used_bytes - o.reserved_bytes + ${held},
+      ${r.maxReservedBytes} - o.reserved_bytes + ${held},
+      ${r.monthlyBytes} - ${r.monthSoFar} + ${held}
+    ) as room
+    from owners o where o.id = ${upload.ownerId}`);
+  if (!row || row.room === null) return null;
+  return Math.max(0, row.room);
+}
+
+async function lockOwner(tx: Executor, ownerId: string): Promise<OwnerRow> {
+  const [owner] = await tx.select().from(owners).where(eq(owners.id, ownerId)).for('update');
+  if (!owner) throw new Error(`owner ${ownerId} does not exist`);
+  return owner;
 }
 
 async function lockUploadQuota(tx: Executor, uploadId: string) {
@@ -344,22 +369,27 @@ export async function releaseQuota(tx: Executor, uploadId: string): Promise<void
 }
 
 export async function getQuota(db: Executor, ownerId: string, defaults: QuotaDefaults): Promise<QuotaUsage & { ownerId: string }> {
-  const [owner] = await db.select().from(owners).where(eq(owners.id, ownerId));
-  const row: OwnerRow = owner ?? {
-    id: ownerId,
-    createdAt: new Date(),
-    maxBytes: null,
-    maxFiles: null,
-    maxFileSize: null,
-    monthlyBytes: null,
-    usedBytes: 0,
-    fileCount: 0,
-    reservedBytes: 0,
-    reservedFiles: 0,
-    monthBytes: 0,
-    monthStart: null,
+  const r = rules(defaults);
+  const [row] = await db.execute<{ [K in keyof QuotaUsage]: QuotaUsage[K] } & Record<string, unknown>>(sql`
+    select ${r.maxBytes} as "maxBytes", ${r.maxFiles} as "maxFiles", ${r.maxFileSize} as "maxFileSize",
+           ${r.monthlyBytes} as "monthlyBytes",
+           coalesce(o.used_bytes, 0) as "usedBytes", coalesce(o.file_count, 0) as "fileCount",
+           coalesce(o.reserved_bytes, 0) as "reservedBytes", coalesce(o.reserved_files, 0) as "reservedFiles",
+           coalesce(${r.monthSoFar}, 0) as "monthBytes"
+    from (select 1) one left join owners o on o.id = ${ownerId}`);
+  return {
+    ownerId,
+    maxBytes: row!.maxBytes,
+    maxFiles: row!.maxFiles,
+    maxFileSize: row!.maxFileSize,
+    monthlyBytes: row!.monthlyBytes,
+    usedBytes: row!.usedBytes,
+    fileCount: row!.fileCount,
+    reservedBytes: row!.reservedBytes,
+    reservedFiles: row!.reservedFiles,
+    monthBytes: row!.monthBytes,
+    monthStart: r.month,
   };
-  return { ownerId, ...usageOf(row, defaults) };
 }
 
 export type QuotaOverrides = Partial<QuotaLimits>;

@@ -1,6 +1,7 @@
 // Queries for the reconciler: finished uploads that slipped through.
 import { sql } from 'drizzle-orm';
 import type { Db } from './client.js';
+import { JOBS } from './jobs.js';
 
 export interface StaleUpload {
   id: string;
@@ -36,7 +37,10 @@ export async function processingWithoutJobs(db: Db, olderThanMs: number, limit: 
       and u.updated_at < now() - make_interval(secs => ${olderThanMs / 1000})
       and not exists (
         select 1 from graphile_worker.jobs j
-        where j.key in ('process:' || u.id, 'metadata:' || u.blob_sha256, 'scan:' || u.blob_sha256)
+        where j.key in (
+          ${JOBS.process_upload.key.sql(sql`u.id`)},
+          ${JOBS.extract_metadata.key.sql(sql`u.blob_sha256`)},
+          ${JOBS.scan_blob.key.sql(sql`u.blob_sha256`)})
       )
     order by u.updated_at
     limit ${limit}`);

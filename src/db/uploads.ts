@@ -5,7 +5,7 @@ import { audit, AUDIT } from './audit.js';
 import type { Db } from './client.js';
 import { coalesce, type CoalesceOptions } from './coalesce.js';
 import { removeFile } from './files.js';
-import { TASKS } from './jobs.js';
+import { JOBS, jobSpec } from './jobs.js';
 import { reservation, reserveForUpload, type QuotaDefaults } from './quota.js';
 import { owners, uploads, type UploadRow } from './schema.js';
 import type { Executor } from './tx.js';
@@ -203,9 +203,11 @@ export async function markUploadsFinished(
 ): Promise<boolean[]> {
   // The job carries what it needs of the upload and what cannot change any more (where its bytes
   // are, their length, the declared kind), so its first attempt does not read the record back.
-  const processPayload = sql`json_build_object(
-    'uploadId', id,
-    'upload', json_build_object('storageKey', storage_key, 'size', size, 'kind', kind, 'mimeType', mime_type))`;
+  const processJob = jobSpec('process_upload', {
+    payload: JOBS.process_upload.payloadFromRow(sql`finished`),
+    key: JOBS.process_upload.key.sql(sql`finished.id`),
+    maxAttempts: options.maxAttempts,
+  });
   const rows = await db.execute<{ id: string; jobs: number }>(sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(finished)}::jsonb) as x(id text, size bigint)
@@ -219,10 +221,7 @@ export async function markUploadsFinished(
       returning u.id, u.owner_id, i.size, u.storage_key, u.kind, u.mime_type
     ),
     specs as (
-      select array_agg(row(
-        ${TASKS.processUpload}, ${processPayload}, null, null,
-        ${options.maxAttempts}::smallint, 'process:' || id, null, null
-      )::graphile_worker.job_spec) as specs
+      select array_agg(${processJob}) as specs
       from finished
     ),
     jobs as (

@@ -84,7 +84,7 @@ export async function startLiveness(connectionString: string, logger: Logger): P
 /** Frees jobs locked by graphile workers whose process is gone; returns their worker ids. */
 export async function unlockDeadWorkers(sql: postgres.Sql, minLockedSeconds = 10): Promise<string[]> {
   const lockers = await sql<{ locked_by: string }[]>`
-    select distinct locked_by from graphile_worker._private_jobs
+    select distinct locked_by from graphile_worker.jobs
     where locked_by is not null and locked_at < now() - make_interval(secs => ${minLockedSeconds})`;
   if (lockers.length === 0) return [];
   // A live worker's process holds its lock: if we can take it, nobody holds it. Probe inside one

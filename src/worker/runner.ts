@@ -1,18 +1,13 @@
 // Runs the graphile-worker job queue in this process (ROLE=all or worker): the task list, the
 // periodic schedule and worker liveness for crash recovery.
 import { EventEmitter } from 'node:events';
-import { run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
-import { TASKS } from '../db/jobs.js';
+import { run, type Runner, type WorkerEvents } from 'graphile-worker';
+import { JOBS, jobKey } from '../db/jobs.js';
 import { graphileLogger } from '../db/migrate.js';
 import { startLiveness, unlockDeadWorkers, type Liveness } from '../db/workers.js';
 import type { Logger } from '../logger.js';
 import type { TaskDeps } from '../../tasks/deps.js';
-import { processUpload } from '../../tasks/process-upload.js';
-import { extractMetadata } from '../../tasks/extract-metadata.js';
-import { scanBlob } from '../../tasks/scan-blob.js';
-import { reconcileTask } from '../../tasks/reconcile.js';
-import { lifecycle } from '../../tasks/lifecycle.js';
-import { concatUpload } from '../../tasks/concat-upload.js';
+import { crontab, taskList } from '../../tasks/registry.js';
 
 /**
  * How often a worker process looks for jobs held by a dead worker. This runs beside the queue, not
@@ -35,17 +30,6 @@ const COMPLETE_JOB_BATCH_DELAY_MS = 5;
 
 export interface WorkerHandle {
   stop(): Promise<void>;
-}
-
-export function taskList(deps: TaskDeps): TaskList {
-  return {
-    [TASKS.processUpload]: processUpload(deps),
-    [TASKS.extractMetadata]: extractMetadata(deps),
-    [TASKS.scanBlob]: scanBlob(deps),
-    [TASKS.reconcile]: reconcileTask(deps),
-    [TASKS.lifecycle]: lifecycle(deps),
-    [TASKS.concatUpload]: concatUpload(deps),
-  };
 }
 
 /**
@@ -76,10 +60,7 @@ export async function startWorker(deps: TaskDeps, options: { connectionString: s
       // become due, so a second is plenty.
       pollInterval: 1000,
       taskList: taskList(deps),
-      crontab: [
-        `* * * * * ${TASKS.reconcile} ?jobKey=reconcile&jobKeyMode=replace&max=1`,
-        `${deps.config.lifecycleSchedule} ${TASKS.lifecycle} ?jobKey=lifecycle&jobKeyMode=replace&max=3`,
-      ].join('\n'),
+      crontab: crontab(deps.config.lifecycleSchedule),
       logger: graphileLogger(deps.logger),
       events,
       preset: {
@@ -93,8 +74,8 @@ export async function startWorker(deps: TaskDeps, options: { connectionString: s
   // Repair what a previous crash left behind right away rather than at the next minute, and once
   // more shortly after. (Dead workers' jobs are also freed by the timer below, every 5 s, once
   // they pass unlockDeadWorkers' 10 s grace.)
-  await runner.addJob(TASKS.reconcile, {}, { jobKey: 'reconcile', maxAttempts: 1 });
-  await runner.addJob(TASKS.reconcile, {}, { jobKey: 'reconcile-after-start', maxAttempts: 1, runAt: new Date(Date.now() + 12_000) });
+  await runner.addJob('reconcile', {}, { jobKey: jobKey('reconcile', {}), maxAttempts: 1 });
+  await runner.addJob('reconcile', {}, { jobKey: JOBS.reconcile.afterStartKey, maxAttempts: 1, runAt: new Date(Date.now() + 12_000) });
   let checking = false;
   const deadWorkerCheck = setInterval(() => {
     if (checking) return;

@@ -12,6 +12,7 @@ import type { Job, JobHelpers } from 'graphile-worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { connect, type Database } from '../../src/db/client.js';
+import { jobKey, type JobPayload } from '../../src/db/jobs.js';
 import { migrateDatabase } from '../../src/db/migrate.js';
 import { finalizeBlob, linkBlob, saveScan, type ContentFacts, type StepOptions } from '../../src/db/processing.js';
 import { insertUploadRecords, markUploadsFinished } from '../../src/db/uploads.js';
@@ -77,8 +78,10 @@ describe('processing transitions', () => {
   }
 
   async function blobJobs(sha256: string): Promise<string[]> {
-    const rows = await testDb.sql<{ key: string }[]>`select key from graphile_worker._private_jobs where key like ${'%:' + sha256} order by key`;
-    return rows.map((row) => row.key.split(':')[0]!);
+    const rows = await testDb.sql<{ task: string }[]>`
+      select task_identifier as task from graphile_worker.jobs
+      where key in ${testDb.sql([jobKey('extract_metadata', { sha256 }), jobKey('scan_blob', { sha256 })])} order by task_identifier`;
+    return rows.map((row) => row.task);
   }
 
   it('makes an upload ready in the linking statement when its new blob has nothing pending', async () => {
@@ -103,7 +106,7 @@ describe('processing transitions', () => {
     const [first, duplicate] = await finishedUploads('t-pending', 2);
     const sha = newSha();
     expect(await linkBlob(database.db, first!, facts(sha), SCANNER)).toEqual({ linked: true, deduplicated: false, ready: null, stepsPending: true });
-    expect(await blobJobs(sha)).toEqual(['scan']);
+    expect(await blobJobs(sha)).toEqual(['scan_blob']);
     expect(await linkBlob(database.db, duplicate!, facts(sha), SCANNER)).toEqual({ linked: true, deduplicated: true, ready: null, stepsPending: true });
     let now = await state('t-pending');
     expect(now.uploads.map((u) => u.status)).toEqual(['processing', 'processing']);
@@ -173,9 +176,11 @@ describe('processing transitions', () => {
         scanner: null,
       });
     const helpers = (attempts: number) => ({ job: { attempts, max_attempts: 3 } as Job }) as JobHelpers;
+    // graphile-worker's public jobs view has no payload column: read it from the job's row.
     const payloadOf = async (id: string) => {
-      const [job] = await testDb.sql<{ payload: Record<string, unknown> }[]>`
-        select payload from graphile_worker._private_jobs where key = ${'process:' + id}`;
+      const [job] = await testDb.sql<{ payload: JobPayload<'process_upload'> }[]>`
+        select payload from graphile_worker._private_jobs
+        where id = (select id from graphile_worker.jobs where key = ${jobKey('process_upload', { uploadId: id })})`;
       return job!.payload;
     };
 
@@ -204,7 +209,7 @@ describe('processing transitions', () => {
       expect(after.uploads.find((u) => u.id === id)?.status).toBe('ready');
       // Facts that do not parse are ignored too: the record is read, and a missing file fails the upload.
       const [orphan] = await finishedUploads('t-stale', 1);
-      await task()({ uploadId: orphan, upload: { storageKey: 42 } }, helpers(1));
+      await task()({ uploadId: orphan!, upload: { storageKey: 42 } }, helpers(1));
       const [row] = await testDb.sql<{ status: string; failure_reason: string }[]>`select status, failure_reason from uploads where id = ${orphan!}`;
       expect(row).toEqual({ status: 'failed', failure_reason: 'the stored bytes of this upload are missing' });
     });

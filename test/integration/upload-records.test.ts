@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/db/client.js';
+import { jobKey, type JobPayload } from '../../src/db/jobs.js';
 import { migrateDatabase } from '../../src/db/migrate.js';
 import { insertUploadRecords, markUploadsFinished, uploadRecords, type NewUpload } from '../../src/db/uploads.js';
 import { AppError } from '../../src/errors.js';
@@ -148,15 +149,16 @@ describe('batched upload records', () => {
     for (const input of inputs) {
       expect(calls.filter((call, i) => call.id === input.id && started[i]).length).toBe(1);
     }
-    const jobs = await testDb.sql<{ key: string; task: string; max_attempts: number; payload: { uploadId: string; upload: unknown } }[]>`
-      select j.key, t.identifier as task, j.max_attempts, j.payload
-      from graphile_worker._private_jobs j join graphile_worker._private_tasks t on t.id = j.task_id
-      where j.key like 'process:%'`;
-    expect(jobs.map((job) => job.key).sort()).toEqual(inputs.map((input) => `process:${input.id}`).sort());
+    // graphile-worker's public jobs view has no payload column: the payload from the job's row.
+    const jobs = await testDb.sql<{ key: string; task: string; max_attempts: number; payload: JobPayload<'process_upload'> }[]>`
+      select j.key, j.task_identifier as task, j.max_attempts, p.payload
+      from graphile_worker.jobs j join graphile_worker._private_jobs p on p.id = j.id
+      where j.task_identifier = 'process_upload'`;
+    expect(jobs.map((job) => job.key).sort()).toEqual(inputs.map((input) => jobKey('process_upload', { uploadId: input.id })).sort());
     for (const job of jobs) {
       expect(job.task).toBe('process_upload');
       expect(job.max_attempts).toBe(3);
-      expect(`process:${job.payload.uploadId}`).toBe(job.key);
+      expect(jobKey('process_upload', job.payload)).toBe(job.key);
       // The facts the job's first attempt works from, as the record has them after the finish.
       expect(job.payload.upload).toEqual({ storageKey: job.payload.uploadId, size: 1000, kind: 'other', mimeType: null });
     }
@@ -169,9 +171,9 @@ describe('batched upload records', () => {
   });
 
   it('a batch that finishes nothing enqueues nothing', async () => {
-    const before = await testDb.sql<{ n: number }[]>`select count(*)::int as n from graphile_worker._private_jobs`;
+    const before = await testDb.sql<{ n: number }[]>`select count(*)::int as n from graphile_worker.jobs`;
     expect(await markUploadsFinished(database.db, [{ id: newId(), size: 1 }, { id: newId(), size: 2 }], { maxAttempts: 3 })).toEqual([false, false]);
-    const after = await testDb.sql<{ n: number }[]>`select count(*)::int as n from graphile_worker._private_jobs`;
+    const after = await testDb.sql<{ n: number }[]>`select count(*)::int as n from graphile_worker.jobs`;
     expect(after[0]!.n).toBe(before[0]!.n);
   });
 });

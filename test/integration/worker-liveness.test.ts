@@ -29,7 +29,7 @@ describe('worker liveness', () => {
   });
 
   async function lockedBy(): Promise<string | null | undefined> {
-    const [job] = await testDb.sql<{ locked_by: string | null }[]>`select locked_by from graphile_worker._private_jobs`;
+    const [job] = await testDb.sql<{ locked_by: string | null }[]>`select locked_by from graphile_worker.jobs`;
     return job?.locked_by;
   }
 
