@@ -1,5 +1,7 @@
 // What the tus lifecycle hooks need from the rest of the application. Hooks talk to the
-// database only; they never call tasks (they enqueue through the database) nor touch storage.
+// database; they never call tasks (they enqueue through the database) nor touch storage, except
+// to ask how many bytes of an unfinished upload are stored (`storedOffset`, wired by the
+// composition root), which no record says.
 import type { Config } from '../src/config/index.js';
 import type { Db } from '../src/db/client.js';
 import type { UploadRecords } from '../src/db/uploads.js';
@@ -11,4 +13,10 @@ export interface HookDeps {
   logger: Logger;
   /** Upload creation and finish, batched with concurrent requests of this process. */
   records: UploadRecords;
+  /**
+   * The bytes stored of an unfinished upload (its tus offset), for HEAD of a final upload whose
+   * partials are still arriving (concatenation-unfinished). Rejects with @tus/utils'
+   * ERRORS.FILE_NOT_FOUND when the store has no such upload.
+   */
+  storedOffset(uploadId: string): Promise<number>;
 }

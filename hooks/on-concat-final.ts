@@ -3,21 +3,13 @@
 // known length; they may still be receiving bytes (concatenation-unfinished): the final is
 // assembled by the `concat_upload` job once the last of them completes.
 import { randomBytes } from 'node:crypto';
-import type { Principal } from '../src/auth/principal.js';
 import { createFinalUpload, findUploads, isPartial } from '../src/db/concat.js';
 import { badRequest } from '../src/errors.js';
 import { parseMetadata } from '../src/tus/protocol.js';
+import type { FinalRequest } from '../src/tus/lifecycle.js';
 import type { HookDeps } from './deps.js';
 import { uploadIdOfUrl } from '../src/tus/target.js';
 import { declaredFile, declaredKind } from './policy.js';
-
-export interface FinalRequest {
-  principal: Principal;
-  /** The Upload-Concat header, as received. */
-  concat: string;
-  urls: string[];
-  metadata: string | null;
-}
 
 export async function createFinal(deps: HookDeps, request: FinalRequest): Promise<{ id: string; expiresAt: Date }> {
   // A partial may be listed several times and in several finals (the specification allows reuse):

@@ -1,49 +1,24 @@
 // onIncomingRequest: runs before @tus/server sees a HEAD, PATCH or DELETE on an upload. It makes
 // ownership and the record's status authoritative for the tus endpoint:
 // - another owner's upload is answered exactly like a missing one (404, same body);
-// - a finished upload is answered from its record (HEAD), refused for more bytes (PATCH 409)
-//   and for termination (DELETE 409: files are deleted through the files API);
+// - a finished upload is answered from its record (HEAD) and refused for more bytes (PATCH 409);
+//   terminating it (DELETE) deletes the file exactly as DELETE /api/files/:id does;
+// - a final upload (concatenation) is answered from its record and its partials' stored offsets;
 // - a deferred length declared by a PATCH is checked against the policy and quota first;
 // - termination updates the record before the bytes go (see markUploadTerminated).
-import { Metadata } from '@tus/utils';
-import type { Principal } from '../src/auth/principal.js';
+import { ERRORS, Metadata } from '@tus/utils';
 import { AppError, notFound } from '../src/errors.js';
 import { AUDIT } from '../src/db/audit.js';
-import { isFinal } from '../src/db/concat.js';
+import { findUploads, isFinal } from '../src/db/concat.js';
 import { removeFile } from '../src/db/files.js';
 import { findUpload, markUploadTerminated } from '../src/db/uploads.js';
 import { adjustReservation, reservableBytes, reserveDeclaredLength } from '../src/db/quota.js';
 import type { UploadRow } from '../src/db/schema.js';
+import type { IncomingDecision, IncomingRequest } from '../src/tus/lifecycle.js';
 import { UPLOAD_ID_PATTERN } from '../src/tus/target.js';
 import { declaredKind } from './policy.js';
 import type { HookDeps } from './deps.js';
 
-
-export type IncomingDecision =
-  | {
-      action: 'continue';
-      upload: UploadRow;
-      /** For a PATCH to an upload of unknown length: where its bytes must end (what is reserved). */
-      maxEnd?: number;
-    }
-  | {
-      action: 'respond';
-      status: number;
-      headers: Record<string, string>;
-      /** Stored objects the caller removes after answering (a terminated final upload). */
-      removeObjects?: string[];
-    };
-
-export interface IncomingRequest {
-  method: string;
-  uploadId: string;
-  principal: Principal;
-  /** Upload-Length sent on a PATCH (declaring a deferred length). */
-  uploadLength: string | null;
-  /** A PATCH's Upload-Offset (validated) and Content-Length (null for a chunked body). */
-  uploadOffset?: number;
-  contentLength?: number | null;
-}
 
 export async function onIncomingRequest(deps: HookDeps, request: IncomingRequest): Promise<IncomingDecision> {
   if (!UPLOAD_ID_PATTERN.test(request.uploadId)) throw notFound();
@@ -62,20 +37,20 @@ export async function onIncomingRequest(deps: HookDeps, request: IncomingRequest
   switch (request.method) {
     case 'HEAD':
       // A final upload (tus concatenation) has no tus resource of its own: answered from its
-      // record. Before assembly it has a length but, per the specification, no offset.
+      // record. Its length is the sum of its partials' lengths; its offset, until it is assembled,
+      // what its partials hold so far (the specification leaves it undefined; clients resuming
+      // from HEAD want a number; it reaches the length once every partial is complete).
       if (final) {
+        const size = upload.size ?? 0;
         return {
           action: 'respond',
           status: 200,
           headers: {
-            'Upload-Length': String(upload.size ?? 0),
+            'Upload-Offset': String(finished ? size : Math.min(size, await partialsOffset(deps, upload))),
+            'Upload-Length': String(size),
             'Upload-Concat': upload.uploadConcat ?? '',
             'Cache-Control': 'no-store',
-            ...(finished
-              ? { 'Upload-Offset': String(upload.size ?? 0) }
-              : upload.expiresAt
-                ? { 'Upload-Expires': upload.expiresAt.toUTCString() }
-                : {}),
+            ...(!finished && upload.expiresAt ? { 'Upload-Expires': upload.expiresAt.toUTCString() } : {}),
             ...metadataHeader,
           },
         };
@@ -114,11 +89,18 @@ export async function onIncomingRequest(deps: HookDeps, request: IncomingRequest
 
     case 'DELETE': {
       if (finished) {
-        throw new AppError(
-          409,
-          'UPLOAD_FINISHED',
-          `this upload is finished; delete the file with DELETE /api/files/${upload.id}`,
-        );
+        // A completed upload is a file: deleted exactly as DELETE /api/files/:id deletes it (its
+        // blob reference, quota and audit), answered here so that @tus/server removes nothing:
+        // shared (de-duplicated) bytes stay while another file references them.
+        const removed = await removeFile(deps.db, upload.id, {
+          ownerId: request.principal.ownerId,
+          actor: request.principal.ownerId,
+          action: AUDIT.deleted,
+          status: 'deleted',
+          onlyIf: COMPLETED,
+        });
+        if (!removed) throw notFound();
+        return { action: 'respond', status: 204, headers: {}, removeObjects: removed.objectsToRemove };
       }
       if (final) {
         const removed = await removeFile(deps.db, upload.id, {
@@ -137,6 +119,42 @@ export async function onIncomingRequest(deps: HookDeps, request: IncomingRequest
     default:
       return { action: 'continue', upload };
   }
+}
+
+/** The statuses of an upload whose bytes all arrived (a file), which a tus DELETE deletes. */
+const COMPLETED: UploadRow['status'][] = ['processing', 'ready', 'rejected', 'infected', 'failed'];
+
+/** Partials whose stored offset is asked at once (a final lists at most CONCAT_MAX_PARTS). */
+const OFFSET_LOOKUPS_AT_ONCE = 8;
+
+/**
+ * What the partials of a final upload waiting for assembly hold so far: the sum, over the list
+ * (a partial listed twice counts twice), of each partial's stored offset (at most its length),
+ * asked of the store once per distinct partial. A partial that is gone counts 0.
+ */
+async function partialsOffset(deps: HookDeps, final: UploadRow): Promise<number> {
+  const parts = final.concatParts ?? [];
+  const ids = [...new Set(parts)];
+  const rows = new Map((await findUploads(deps.db, ids)).map((row) => [row.id, row]));
+  const offsets = new Map<string, number>();
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length) {
+      const id = ids[next++]!;
+      const row = rows.get(id);
+      if (!row || row.status !== 'uploading') {
+        offsets.set(id, 0);
+        continue;
+      }
+      const stored = await deps.storedOffset(id).catch((error: unknown) => {
+        if (error === ERRORS.FILE_NOT_FOUND) return 0;
+        throw error;
+      });
+      offsets.set(id, Math.min(stored, row.size ?? stored));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(OFFSET_LOOKUPS_AT_ONCE, ids.length) }, worker));
+  return parts.reduce((sum, id) => sum + (offsets.get(id) ?? 0), 0);
 }
 
 /** creation-defer-length: the length arrives with a PATCH; policy and quota apply to it then. */

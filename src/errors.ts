@@ -28,3 +28,29 @@ export const conflict = (code: string, message: string, details?: Record<string,
 
 export const unavailable = (code: string, message: string, details?: Record<string, unknown>) =>
   new AppError(503, code, message, details, { 'Retry-After': '5' });
+
+/** A stable code for a status when nothing more precise is known (plain-text errors of libraries). */
+const STATUS_CODES: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  408: 'REQUEST_TIMEOUT',
+  409: 'CONFLICT',
+  410: 'GONE',
+  412: 'PRECONDITION_FAILED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  416: 'RANGE_NOT_SATISFIABLE',
+  423: 'LOCKED',
+  429: 'TOO_MANY_REQUESTS',
+  431: 'HEADERS_TOO_LARGE',
+  460: 'CHECKSUM_MISMATCH',
+  500: 'INTERNAL_ERROR',
+  503: 'SERVICE_UNAVAILABLE',
+};
+
+export function codeForStatus(status: number): string {
+  return STATUS_CODES[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST');
+}

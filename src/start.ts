@@ -23,9 +23,11 @@ import { createStorage } from './storage/index.js';
 import { UploadEvents } from './events/upload-events.js';
 import { PostgresLocker } from './tus/pg-locker.js';
 import { ownerOfReceiving } from './tus/request-context.js';
+import { createTusEndpoint } from './tus/endpoint.js';
 import { createTusServer } from './tus/server.js';
 import { startWorker, type WorkerHandle } from './worker/runner.js';
 import type { HookDeps } from '../hooks/deps.js';
+import { uploadLifecycle } from '../hooks/lifecycle.js';
 
 export interface Running {
   /** Base URL of the HTTP server (for ROLE=worker, its probes and metrics). */
@@ -151,20 +153,32 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         config,
         logger,
         records: uploadRecords(database.db, { quota: config.quota, maxAttempts: config.jobMaxAttempts }),
+        storedOffset: async (uploadId) => (await storage.tusStore.getUpload(uploadId)).offset,
       };
       const spoolDirectory = await createSpoolDirectory(config.dataDir);
       cleanups.push(() => rm(spoolDirectory, { recursive: true, force: true }));
+      const lifecycle = uploadLifecycle(hooks);
       const tus = createTusServer({
         config,
         spoolDirectory,
         storage,
         locker,
-        hooks,
+        lifecycle,
         mapError: (error) => {
           const mapped = toHttpError(error);
           if (mapped.status >= 500) logger.error({ err: error }, 'tus request failed');
           return { status_code: mapped.status, body: JSON.stringify(mapped.body), headers: mapped.headers };
         },
+      });
+      const authenticator = createAuthenticator(config);
+      const endpoint = createTusEndpoint({
+        config,
+        tus,
+        lifecycle,
+        authenticator,
+        storage,
+        publishProgress: (uploadId, ownerId, offset, length) => events.publishProgress(uploadId, ownerId, offset, length),
+        mapError: toHttpError,
       });
       // @tus/server passes the body stream here, not the request: the owner comes from the
       // bookkeeping of uploads receiving bytes in this process.
@@ -177,10 +191,9 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         logger,
         database,
         storage,
-        tus,
-        hooks,
+        endpoint,
         events,
-        authenticator: createAuthenticator(config),
+        authenticator,
       });
       const server = app;
       cleanups.push(async () => {

@@ -6,14 +6,13 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import type { Server as TusServer } from '@tus/server';
+import type { TusEndpoint } from '../tus/endpoint.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config/index.js';
 import type { Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import type { ObjectStorage } from '../storage/types.js';
-import type { HookDeps } from '../../hooks/deps.js';
 import { toHttpError } from './errors.js';
 import { getOrCreateSecret } from '../db/secrets.js';
 import type { UploadEvents } from '../events/upload-events.js';
@@ -46,8 +45,7 @@ export interface AppDeps {
   logger: Logger;
   database: Database;
   storage: ObjectStorage;
-  tus: TusServer;
-  hooks: HookDeps;
+  endpoint: TusEndpoint;
   events: UploadEvents;
   authenticator: Authenticator;
 }
@@ -144,15 +142,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await app.register(tusRoutes, {
-    prefix: config.tusPath,
-    config,
-    tus: deps.tus,
-    hooks: deps.hooks,
-    authenticator: deps.authenticator,
-    events: deps.events,
-    storage: deps.storage,
-  });
+  await app.register(tusRoutes, { prefix: config.tusPath, config, endpoint: deps.endpoint });
   // The upload page at / and GET /api/config (public: outside the authenticated /api scope).
   await app.register(webRoutes, { config });
 

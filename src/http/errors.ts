@@ -2,7 +2,7 @@
 // with the right status. Everything else throws typed errors and never formats a response.
 import { ERRORS } from '@tus/utils';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
-import { AppError } from '../errors.js';
+import { AppError, codeForStatus } from '../errors.js';
 import { ObjectNotFoundError, StorageUnavailableError } from '../storage/types.js';
 
 export interface ErrorBody {
@@ -56,31 +56,6 @@ const TUS_ERRORS: Record<string, { code: string; message: string; status?: numbe
 };
 
 const TUS_ERROR_NAMES = new Map<unknown, string>(Object.entries(ERRORS).map(([name, value]) => [value, name]));
-
-const STATUS_CODES: Record<number, string> = {
-  400: 'BAD_REQUEST',
-  401: 'UNAUTHORIZED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  405: 'METHOD_NOT_ALLOWED',
-  408: 'REQUEST_TIMEOUT',
-  409: 'CONFLICT',
-  410: 'GONE',
-  412: 'PRECONDITION_FAILED',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  416: 'RANGE_NOT_SATISFIABLE',
-  423: 'LOCKED',
-  429: 'TOO_MANY_REQUESTS',
-  431: 'HEADERS_TOO_LARGE',
-  460: 'CHECKSUM_MISMATCH',
-  500: 'INTERNAL_ERROR',
-  503: 'SERVICE_UNAVAILABLE',
-};
-
-export function codeForStatus(status: number): string {
-  return STATUS_CODES[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'BAD_REQUEST');
-}
 
 function make(status: number, code: string, message: string, details: Record<string, unknown> = {}, headers = {}): HttpError {
   return { status, body: { error: { code, message, ...details } }, headers };

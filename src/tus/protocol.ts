@@ -41,6 +41,16 @@ function header(headers: Headers, name: string): string | undefined {
 
 const bad = (code: string, message: string, details?: Record<string, unknown>) => new AppError(400, code, message, details);
 
+/** The request has a body: a Content-Length above 0, or any Transfer-Encoding (chunked). */
+function hasBody(headers: Headers): boolean {
+  const length = header(headers, 'content-length');
+  return header(headers, 'transfer-encoding') !== undefined || (length !== undefined && Number(length) > 0);
+}
+
+function isOffsetOctetStream(headers: Headers): boolean {
+  return header(headers, 'content-type')?.split(';')[0]?.trim().toLowerCase() === 'application/offset+octet-stream';
+}
+
 function validInteger(value: string): boolean {
   return DIGITS.test(value) && Number.isSafeInteger(Number(value));
 }
@@ -71,9 +81,13 @@ export interface ParsedChecksum {
   digest: Buffer;
 }
 
-/** `Upload-Checksum: <algorithm> <base64 digest>`. */
+/**
+ * `Upload-Checksum: <algorithm> <base64 digest>`. Without an algorithm name it is malformed (400);
+ * an algorithm not supported is 400 too. A value that cannot be a digest of a supported algorithm
+ * (not base64, or of the wrong length) matches no body: 460 CHECKSUM_MISMATCH, as a wrong digest.
+ */
 export function parseChecksum(value: string): ParsedChecksum {
-  const match = /^([a-z0-9-]+) ([A-Za-z0-9+/=]+)$/.exec(value.trim());
+  const match = /^([a-z0-9-]+) (.*)$/s.exec(value.trim());
   if (!match) throw bad('INVALID_CHECKSUM', 'Upload-Checksum must be "<algorithm> <base64 digest>"');
   const [, algorithm, encoded] = match as unknown as [string, string, string];
   const known = CHECKSUM_ALGORITHMS[algorithm];
@@ -84,7 +98,12 @@ export function parseChecksum(value: string): ParsedChecksum {
   }
   const digest = Buffer.from(encoded, 'base64');
   if (!BASE64.test(encoded) || digest.length !== known.bytes) {
-    throw bad('INVALID_CHECKSUM', `a ${algorithm} checksum is ${known.bytes} bytes, base64-encoded`);
+    throw new AppError(
+      460,
+      'CHECKSUM_MISMATCH',
+      `the Upload-Checksum value cannot be a ${algorithm} digest (${known.bytes} bytes, base64-encoded), so no body matches it; nothing was stored`,
+      { algorithm },
+    );
   }
   return { algorithm, digest };
 }
@@ -152,9 +171,17 @@ export function validateTusRequest(method: string, headers: Headers, options: { 
       }
     }
 
+    if (method === 'POST' && hasBody(headers) && !isOffsetOctetStream(headers)) {
+      // creation-with-upload: bytes of any other type are not upload bytes; nothing is created.
+      return new AppError(
+        415,
+        'INVALID_CONTENT_TYPE',
+        'a POST that carries bytes (creation-with-upload) must have Content-Type: application/offset+octet-stream',
+      );
+    }
+
     if (method === 'PATCH') {
-      const contentType = header(headers, 'content-type');
-      if (contentType?.split(';')[0]?.trim().toLowerCase() !== 'application/offset+octet-stream') {
+      if (!isOffsetOctetStream(headers)) {
         return new AppError(415, 'INVALID_CONTENT_TYPE', 'PATCH requests must have Content-Type: application/offset+octet-stream');
       }
       const offset = header(headers, 'upload-offset');

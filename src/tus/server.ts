@@ -1,20 +1,14 @@
-// The @tus/server instance: our store, the cross-process locker and the lifecycle hooks.
+// The @tus/server instance behind the upload endpoint: our store, the cross-process locker and the
+// lifecycle's create and finish hooks. It acts only on what the endpoint decided (the request
+// context): the upload id, its body limit, the owner whose lock share it uses.
 import { MemoryLocker, Server } from '@tus/server';
 import type { Locker } from '@tus/utils';
 import type { Config } from '../config/index.js';
 import type { ObjectStorage } from '../storage/types.js';
-import type { HookDeps } from '../../hooks/deps.js';
-import { onUploadCreate } from '../../hooks/on-upload-create.js';
-import { onUploadFinish } from '../../hooks/on-upload-finish.js';
+import type { UploadLifecycle } from './lifecycle.js';
 import { useNodeBodies } from './body.js';
-import { OwnerUploadLimits, setOwnerUploadLimits } from './owner-limits.js';
 import { isOwnerAware } from './pg-locker.js';
 import { requestContextOf } from './request-context.js';
-
-/** Request headers browsers may send to the tus endpoint beyond the tus ones. */
-export const TUS_ALLOWED_HEADERS = ['Authorization', 'Upload-Checksum', 'Upload-Concat', 'X-Request-ID'];
-/** Response headers browsers may read beyond the tus ones. */
-export const TUS_EXPOSED_HEADERS = ['Upload-Expires', 'Tus-Checksum-Algorithm', 'X-Request-ID', 'Retry-After'];
 
 export interface TusServerDeps {
   config: Config;
@@ -22,12 +16,12 @@ export interface TusServerDeps {
   spoolDirectory: string;
   storage: ObjectStorage;
   locker: Locker;
-  hooks: HookDeps;
+  lifecycle: Pick<UploadLifecycle, 'onUploadCreate' | 'onUploadFinish'>;
   /** Maps an error thrown during a tus request to the response body and status (src/http). */
   mapError: (error: unknown) => { status_code: number; body: string; headers: Record<string, string> };
 }
 
-export function createTusServer({ config, spoolDirectory, storage, locker, hooks, mapError }: TusServerDeps): Server {
+export function createTusServer({ config, spoolDirectory, storage, locker, lifecycle, mapError }: TusServerDeps): Server {
   // A creation (POST) locks an id it has just drawn at random that no other request can know yet:
   // an in-process lock is enough there, and it saves a database session per creation.
   const creationLocker = new MemoryLocker();
@@ -44,10 +38,8 @@ export function createTusServer({ config, spoolDirectory, storage, locker, hooks
     generateUrl: (req, { path, id }) => `${requestContextOf(req).baseUrl}${path}/${id}`,
     // Never the URL: the id the endpoint authorised (src/tus/target.ts decided it, once).
     getFileIdFromRequest: (req) => requestContextOf(req).uploadId,
-    allowedHeaders: TUS_ALLOWED_HEADERS,
-    exposedHeaders: TUS_EXPOSED_HEADERS,
-    onUploadCreate: onUploadCreate(hooks),
-    onUploadFinish: onUploadFinish(hooks),
+    onUploadCreate: lifecycle.onUploadCreate,
+    onUploadFinish: lifecycle.onUploadFinish,
     onResponseError: (req, error) => {
       // @tus/server takes status and body only: the headers the client needs to act on the error
       // (Retry-After, Connection: close) travel with the request to the endpoint.
@@ -59,7 +51,5 @@ export function createTusServer({ config, spoolDirectory, storage, locker, hooks
   // Bodies go from the Node request to the store directly, and checksummed ones are verified.
   // A body slower than UPLOAD_MIN_RATE is ended, keeping what arrived.
   useNodeBodies(server, { spoolDirectory, minRate: config.uploadMinRate });
-  // OWNER_MAX_CONCURRENT_UPLOADS, taken by the tus route before a request reaches this server.
-  setOwnerUploadLimits(server, new OwnerUploadLimits(config.ownerMaxConcurrentUploads));
   return server;
 }

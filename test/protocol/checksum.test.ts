@@ -46,16 +46,49 @@ describe.each<StorageKind>(['file', 's3'])('checksum with %s storage', (storage)
 
   it.each([
     ['an unsupported algorithm', 'whirlpool AAAA', 'CHECKSUM_ALGORITHM_UNSUPPORTED'],
+    ['an unsupported algorithm with no digest to speak of', 'crc64 !!', 'CHECKSUM_ALGORITHM_UNSUPPORTED'],
     ['uppercase algorithm names', 'SHA1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=', 'INVALID_CHECKSUM'],
-    ['a digest of the wrong length', 'sha1 AAAA', 'INVALID_CHECKSUM'],
     ['no separator', 'sha1Kq5sNclPz7QV2+lfQIuc6R7oRu0=', 'INVALID_CHECKSUM'],
-    ['a value that is not base64', 'sha1 !!!!', 'INVALID_CHECKSUM'],
+    ['an algorithm without a value', 'sha1', 'INVALID_CHECKSUM'],
   ])('answers %s with 400 and stores nothing', async (_label, header, code) => {
     const url = (await tus.create(11)).headers.get('location')!;
     const response = await tus.patch(url, 0, 'hello world', { 'Upload-Checksum': header });
     expect(response.status).toBe(400);
     expect(await errorCode(response)).toBe(code);
     expect((await tus.head(url)).headers.get('upload-offset')).toBe('0');
+  });
+
+  // A value that cannot be a digest of the algorithm it names matches no body: a mismatch.
+  it.each([
+    ['a digest of the wrong length', 'sha1 AAAA'],
+    ['a value that is not base64', 'sha1 !!!!'],
+    ['base64 that is not padded', 'sha256 abc'],
+    ['a sha1-sized digest named md5', `md5 ${createHash('sha1').update('hello world').digest('base64')}`],
+    ['an md5-sized digest named sha512', `sha512 ${createHash('md5').update('hello world').digest('base64')}`],
+    ['a crc32 of 6 bytes', 'crc32 AAAAAAAA'],
+    ['two values', `sha1 ${createHash('sha1').update('hello world').digest('base64')} AAAA`],
+  ])('answers %s with 460, discards the body and keeps the offset', async (_label, header) => {
+    const data = Buffer.from('hello world');
+    const url = (await tus.create(data.length)).headers.get('location')!;
+    const response = await tus.patch(url, 0, data, { 'Upload-Checksum': header });
+    expect(response.status).toBe(460);
+    expect(response.headers.get('tus-resumable')).toBe('1.0.0');
+    expect(await errorCode(response)).toBe('CHECKSUM_MISMATCH');
+    expect((await tus.head(url)).headers.get('upload-offset')).toBe('0');
+    // The connection and the upload are fine: the right bytes go in next.
+    const right = await tus.patch(url, 0, data, { 'Upload-Checksum': checksum('sha1', data) });
+    expect(right.status).toBe(204);
+    expect(right.headers.get('upload-offset')).toBe(String(data.length));
+  });
+
+  it('answers creation-with-upload with an impossible checksum with 460 and creates nothing', async () => {
+    const count = async () => (await tus.db.sql<{ n: number }[]>`select count(*)::int as n from uploads`)[0]!.n;
+    const before = await count();
+    const response = await tus.create(11, { ...OCTET, 'Upload-Checksum': 'md5 AAAA' }, 'hello world');
+    expect(response.status).toBe(460);
+    expect(await errorCode(response)).toBe('CHECKSUM_MISMATCH');
+    expect(response.headers.get('location')).toBeNull();
+    expect(await count()).toBe(before);
   });
 
   it('verifies a checksum on creation-with-upload', async () => {
@@ -91,6 +124,9 @@ describe.each<StorageKind>(['file', 's3'])('checksum with %s storage', (storage)
     const url = (await tus.create(data.length)).headers.get('location')!;
     const wrong = await trailerPatch(url, 0, data, checksum('sha256', randomBytes(10)));
     expect(wrong.status).toBe(460);
+    const impossible = await trailerPatch(url, 0, data, 'sha256 AAAA');
+    expect(impossible.status).toBe(460);
+    expect(JSON.parse(impossible.body).error.code).toBe('CHECKSUM_MISMATCH');
     const missing = await trailerPatch(url, 0, data, null);
     expect(missing.status).toBe(400);
     expect(JSON.parse(missing.body).error.code).toBe('MISSING_CHECKSUM_TRAILER');

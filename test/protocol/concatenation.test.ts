@@ -49,11 +49,38 @@ describe.each<StorageKind>(['file', 's3'])('concatenation with %s storage', (sto
     const location = (await final([a, b])).headers.get('location')!;
     const early = await tus.head(location);
     expect(early.status).toBe(200);
-    expect(early.headers.get('upload-offset')).toBeNull();
+    // What the partials hold so far: all of the first, none of the second.
+    expect(early.headers.get('upload-offset')).toBe('6');
     expect(early.headers.get('upload-length')).toBe('12');
     expect((await tus.patch(b, 0, 'second')).status).toBe(204);
     const record = await waitForFinal(tus.server.url, idOf(location));
     expect(record.sha256).toBe(sha256(Buffer.from('first-second')));
+    const assembled = await tus.head(location);
+    expect(assembled.headers.get('upload-offset')).toBe('12');
+    expect(assembled.headers.get('upload-length')).toBe('12');
+  });
+
+  it('answers HEAD of a final with Upload-Offset and Upload-Length from the start: what its partials hold so far', async () => {
+    const a = await partial('ab');
+    const b = await partial('wxyz', false);
+    // A partial listed twice counts twice, in the length and in the offset.
+    const location = (await final([a, b, a])).headers.get('location')!;
+    const expectHead = async (offset: string) => {
+      const head = await tus.head(location);
+      expect(head.status).toBe(200);
+      expect(head.headers.get('tus-resumable')).toBe('1.0.0');
+      expect(head.headers.get('upload-length')).toBe('8');
+      expect(head.headers.get('upload-offset')).toBe(offset);
+      expect(head.headers.get('upload-concat')).toBe(`final;${a} ${b} ${a}`);
+      expect(head.headers.get('cache-control')).toBe('no-store');
+    };
+    await expectHead('4');
+    expect((await tus.patch(b, 0, 'w')).status).toBe(204);
+    await expectHead('5');
+    expect((await tus.patch(b, 1, 'xyz')).status).toBe(204);
+    const record = await waitForFinal(tus.server.url, idOf(location));
+    expect(record.sha256).toBe(sha256(Buffer.from('abwxyzab')));
+    await expectHead('8');
   });
 
   it('lets a partial be used several times, in one final and in others', async () => {

@@ -1,5 +1,6 @@
 // tus 1.0.0 core protocol, clause by clause (HEAD, PATCH, OPTIONS, Tus-Resumable, Upload-Offset,
 // X-HTTP-Method-Override), over real HTTP.
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { errorCode, OCTET, TUS, useTusServer } from './support.js';
 
@@ -111,13 +112,59 @@ describe('tus core protocol', () => {
         expect(response.headers.get('tus-resumable')).toBe('1.0.0');
       }
     });
+
+    it('is included in every answer, success or error, whoever makes it', async () => {
+      const missing = `${tus.endpoint}/${'c'.repeat(32)}`;
+      const created = await tus.create(10);
+      const url = created.headers.get('location')!;
+      const whole = (await tus.create(2, OCTET, 'ok')).headers.get('location')!;
+      const partial = (await tus.create(2, { 'Upload-Concat': 'partial' })).headers.get('location')!;
+      const final = await tus.request('POST', tus.endpoint, { ...TUS, 'Upload-Concat': `final;${partial}` });
+      const expired = (await tus.create(10)).headers.get('location')!;
+      await tus.db.sql`update uploads set expires_at = now() - interval '1 second' where id = ${expired.split('/').pop()!}`;
+      const doomed = (await tus.create(10)).headers.get('location')!;
+      const sha1 = (text: string) => `sha1 ${createHash('sha1').update(text).digest('base64')}`;
+      const answers: Array<[number, Response]> = [
+        [201, created],
+        [201, final],
+        [200, await tus.head(url)],
+        [200, await tus.head(whole)],
+        [200, await tus.head(final.headers.get('location')!)],
+        [204, await tus.patch(url, 0, 'abc')],
+        [204, await tus.request('DELETE', doomed, TUS)],
+        [400, await tus.request('PATCH', url, { ...TUS, ...OCTET }, 'x')],
+        [403, await tus.patch(final.headers.get('location')!, 0, 'x')],
+        [404, await tus.head(missing)],
+        [404, await tus.patch(missing, 0, 'x')],
+        [404, await tus.request('DELETE', missing, TUS)],
+        [409, await tus.patch(url, 0, 'x')],
+        [409, await tus.patch(whole, 2, 'x')],
+        [410, await tus.head(expired)],
+        [412, await tus.request('POST', tus.endpoint, { 'Upload-Length': '10' })],
+        [412, await tus.request('HEAD', url)],
+        [413, await tus.create(1024 * 1024 * 1024 * 1024 * 1024)],
+        [415, await tus.request('PATCH', url, { ...TUS, 'Upload-Offset': '3', 'Content-Type': 'text/plain' }, 'x')],
+        [415, await tus.create(3, { 'Content-Type': 'text/plain' }, 'abc')],
+        [460, await tus.patch(url, 3, 'def', { 'Upload-Checksum': sha1('xyz') })],
+        [460, await tus.patch(url, 3, 'def', { 'Upload-Checksum': 'sha1 AAAA' })],
+      ];
+      for (const [status, response] of answers) {
+        expect({ status: response.status, tusResumable: response.headers.get('tus-resumable') }).toEqual({ status, tusResumable: '1.0.0' });
+      }
+    });
   });
 
   describe('OPTIONS', () => {
-    it('answers 200 or 204 with Tus-Version, Tus-Extension, Tus-Max-Size and Tus-Checksum-Algorithm, ignoring Tus-Resumable', async () => {
-      for (const headers of [{}, { 'Tus-Resumable': '0.0.1' }] as Record<string, string>[]) {
-        const response = await tus.request('OPTIONS', tus.endpoint, headers);
-        expect([200, 204]).toContain(response.status);
+    it('answers 204 with Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size and Tus-Checksum-Algorithm, ignoring Tus-Resumable', async () => {
+      for (const [url, headers] of [
+        [tus.endpoint, {}],
+        [tus.endpoint, { 'Tus-Resumable': '0.0.1' }],
+        [`${tus.endpoint}/${'d'.repeat(32)}`, { 'Tus-Resumable': '1.0.0' }],
+      ] as Array<[string, Record<string, string>]>) {
+        const response = await tus.request('OPTIONS', url, headers);
+        expect(response.status).toBe(204);
+        expect(await response.text()).toBe('');
+        expect(response.headers.get('tus-resumable')).toBe('1.0.0');
         expect(response.headers.get('tus-version')).toBe('1.0.0');
         expect(response.headers.get('tus-extension')!.split(',')).toEqual(
           expect.arrayContaining(['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'expiration', 'checksum', 'concatenation', 'concatenation-unfinished']),

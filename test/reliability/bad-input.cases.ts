@@ -76,7 +76,7 @@ export const CASES: BadInputCase[] = [
   { name: 'PATCH without Tus-Resumable', request: { method: 'PATCH', path: '{upload}', headers: { ...OCTET, 'Upload-Offset': '0' }, body: TEN }, expect: { status: 412, code: 'TUS_RESUMABLE_REQUIRED', headers: { 'Tus-Version': '1.0.0' }, offsetAfter: 0 } },
   { name: 'HEAD without Tus-Resumable', request: { method: 'HEAD', path: '{upload}' }, expect: { status: 412, code: null, headers: { 'Tus-Version': '1.0.0' } } },
   { name: 'DELETE without Tus-Resumable', request: { method: 'DELETE', path: '{upload}' }, expect: { status: 412, code: 'TUS_RESUMABLE_REQUIRED', offsetAfter: 0 } },
-  { name: 'OPTIONS without Tus-Resumable (must be ignored)', request: { method: 'OPTIONS', path: '/files' }, expect: { status: 200, code: null, headers: { 'Tus-Version': '1.0.0' } } },
+  { name: 'OPTIONS without Tus-Resumable (must be ignored)', request: { method: 'OPTIONS', path: '/files' }, expect: { status: 204, code: null, headers: { 'Tus-Version': '1.0.0' } } },
   { name: 'Tus-Resumable sent twice', request: { method: 'POST', path: '/files', rawHead: rawHead('POST', '/files', [['Tus-Resumable', '1.0.0'], ['Tus-Resumable', '1.0.0'], ['Upload-Length', '10'], ['Upload-Metadata', meta('a.png')]]) }, expect: { status: 412, code: 'TUS_VERSION_UNSUPPORTED' } },
 
   // ---- Upload-Length / Upload-Defer-Length ----------------------------------------------------
@@ -142,7 +142,8 @@ export const CASES: BadInputCase[] = [
   // ---- Checksums ---------------------------------------------------------------------------------
   { name: 'Upload-Checksum with an unsupported algorithm', request: { method: 'PATCH', path: '{upload}', headers: { ...PATCH0, 'Upload-Checksum': 'crc64 AAAAAAAAAAA=' }, body: TEN }, expect: { status: 400, code: 'CHECKSUM_ALGORITHM_UNSUPPORTED', offsetAfter: 0 } },
   { name: 'Upload-Checksum without a digest', request: { method: 'PATCH', path: '{upload}', headers: { ...PATCH0, 'Upload-Checksum': 'sha1' }, body: TEN }, expect: { status: 400, code: 'INVALID_CHECKSUM', offsetAfter: 0 } },
-  { name: 'Upload-Checksum digest of the wrong length', request: { method: 'PATCH', path: '{upload}', headers: { ...PATCH0, 'Upload-Checksum': 'sha1 AAAA' }, body: TEN }, expect: { status: 400, code: 'INVALID_CHECKSUM', offsetAfter: 0 } },
+  // A value that cannot be a digest of the named algorithm matches no body: a mismatch (460).
+  { name: 'Upload-Checksum digest of the wrong length', request: { method: 'PATCH', path: '{upload}', headers: { ...PATCH0, 'Upload-Checksum': 'sha1 AAAA' }, body: TEN }, expect: { status: 460, code: 'CHECKSUM_MISMATCH', offsetAfter: 0 } },
   { name: 'Upload-Checksum that does not match the body', request: { method: 'PATCH', path: '{upload}', headers: { ...PATCH0, 'Upload-Checksum': `sha1 ${sha1('9876543210')}` }, body: TEN }, expect: { status: 460, code: 'CHECKSUM_MISMATCH', offsetAfter: 0 } },
   { name: 'Upload-Checksum that matches (control)', request: { method: 'PATCH', path: '{upload}', headers: { ...PATCH0, 'Upload-Checksum': `sha1 ${sha1(TEN)}` }, body: TEN }, expect: { status: 204, code: null, headers: { 'Upload-Offset': '10' } } },
 
@@ -192,6 +193,14 @@ export const CASES: BadInputCase[] = [
   { name: 'HEAD on the collection', request: { method: 'HEAD', path: '/files', headers: TUS }, expect: { status: 405, code: null } },
   { name: 'final upload listing more partials than CONCAT_MAX_PARTS', request: { method: 'POST', path: '/files', headers: { ...TUS, 'Upload-Concat': `final;${Array.from({ length: 101 }, () => `/files/${MISSING_ID}`).join(' ')}` } }, expect: { status: 400, code: 'TOO_MANY_PARTIAL_UPLOADS' } },
   { name: 'creation of unknown length with a chunked body', request: { method: 'POST', path: '/files', headers: { ...TUS, ...OCTET, 'Upload-Defer-Length': '1', 'Upload-Metadata': meta('a.png') }, body: TEN, delivery: 'chunked' }, expect: { status: 411, code: 'LENGTH_REQUIRED' } },
+
+  // ---- tus 1.0 conformance (issue #19) --------------------------------------------------------------
+  { name: 'Upload-Checksum value that is not base64', request: { method: 'PATCH', path: '{upload}', headers: { ...PATCH0, 'Upload-Checksum': 'sha1 !!!!' }, body: TEN }, expect: { status: 460, code: 'CHECKSUM_MISMATCH', offsetAfter: 0 } },
+  { name: 'Upload-Checksum naming md5 with a sha1-sized digest', request: { method: 'PATCH', path: '{upload}', headers: { ...PATCH0, 'Upload-Checksum': `md5 ${sha1(TEN)}` }, body: TEN }, expect: { status: 460, code: 'CHECKSUM_MISMATCH', offsetAfter: 0 } },
+  { name: 'creation-with-upload whose body is text/plain', request: { method: 'POST', path: '/files', headers: { ...create(), 'Content-Type': 'text/plain' }, body: TEN }, expect: { status: 415, code: 'INVALID_CONTENT_TYPE' } },
+  { name: 'creation-with-upload whose body has no Content-Type', request: { method: 'POST', path: '/files', headers: create(), body: TEN }, expect: { status: 415, code: 'INVALID_CONTENT_TYPE' } },
+  { name: 'creation-with-upload whose body is application/octet-stream', request: { method: 'POST', path: '/files', headers: { ...create(), 'Content-Type': 'application/octet-stream' }, body: TEN }, expect: { status: 415, code: 'INVALID_CONTENT_TYPE' } },
+  { name: 'DELETE of a finished upload', request: { method: 'DELETE', path: '{upload}', upload: { length: 4, sent: Buffer.from('abcd') }, headers: TUS }, expect: { status: 204, code: null } },
 ];
 
 /** A request head written byte for byte (values may hold any bytes). */
