@@ -11,8 +11,8 @@ import { start } from './start.js';
  * V8 sizes the old generation's next limit from how fast its last collections were, which for a
  * server that sat idle (its memory reducer shrinks the heap) and then receives at full speed comes
  * out barely above the live heap: every few MiB received then started concurrent marking again,
- * ~60 mark-compacts per GiB in 8 MiB PATCHes, which cost more CPU (V8's helper threads) than the
- * upload itself (bench/tools/thread-cpu.ts). A fixed factor of 3 keeps room for a burst at the
+ * and those collections cost more CPU (V8's helper threads) than the upload itself
+ * (bench/tools/thread-cpu.ts measures it). A fixed factor of 3 keeps room for a burst at the
  * price of a larger heap between collections; `node --heap-growing-percent=N` overrides it.
  */
 function tuneHeapGrowth(): void {

@@ -285,8 +285,7 @@ export function uploadRecords(
   options: { quota: QuotaDefaults; maxAttempts: number; batching?: CoalesceOptions },
 ): UploadRecords {
   // One statement in the database at a time per kind, like PostgreSQL's own group commit: the
-  // calls that arrive meanwhile go next, together. (Two at a time made batches of one or two and
-  // cost 0.7 ms of PostgreSQL CPU per upload instead of 0.45-0.55 in receive-cost.)
+  // calls that arrive meanwhile go next, together (two at a time made batches of one or two).
   const batching = options.batching ?? { maxBatch: 64, maxInFlight: 1, retryAlone: (error: unknown) => !isDatabaseUnavailable(error) };
   const tryInsert = coalesce((inputs: NewUpload[]) => insertUploadRecords(db, inputs, options.quota), batching);
   const finish = coalesce((items: { id: string; size: number }[]) => markUploadsFinished(db, items, options), batching);

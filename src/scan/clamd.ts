@@ -7,8 +7,8 @@
 //   - scanStream() writes every chunk into the socket without looking at backpressure
 //     (`stream.on('data') → transform.write()`, `transform.on('data') → socket.write()`), so when
 //     clamd reads slower than the disk or S3 delivers (a remote or busy clamd), the file piles up
-//     in this process's memory: against a clamd stand-in reading 10 MiB/s, a 30 MB file was read
-//     completely within a second and 26 MB of it sat queued in the socket. It also sends no
+//     in this process's memory (a slow clamd stand-in showed most of a 30 MB file queued in the
+//     socket). It also sends no
 //     `zINSTREAM` at all for an empty stream (clamd answers `UNKNOWN COMMAND`) and never destroys
 //     the source stream on failure (an S3 response would stay open).
 //   - passthrough() honours backpressure, but never finishes for an empty stream (no socket is
@@ -122,8 +122,7 @@ class ClamdConnection {
    * Each send first lets the event loop poll the socket. clamd answers early when it refuses a
    * stream (`INSTREAM size limit exceeded`) and closes the connection; writing on after that fails
    * with EPIPE/ECONNRESET, and Node then destroys the socket before the answer is read. Reading
-   * between chunks catches the answer in nearly every case (measured: 600 of 600 over the Unix
-   * socket, 298 of 300 over TCP, against about half without it); knowing the limit up front
+   * between chunks catches the answer in nearly every case; knowing the limit up front
    * (maxStreamBytes) avoids the question altogether.
    */
   async send(...buffers: Buffer[]): Promise<boolean> {

@@ -4,8 +4,8 @@
 // acknowledged offset survives a power cut. A body that breaks off still has what arrived written.
 //
 // Compared with fs.createWriteStream({ flush: true }) (16 KiB buffer, one write per chunk, the
-// whole file flushed only at the end), this roughly halves the time from first byte to
-// acknowledgement for large PATCHes on a disk that is slower than loopback (see bench/).
+// whole file flushed only at the end), the flushing overlaps the receiving, so the acknowledgement
+// of a large PATCH does not wait for all of it (bench/ measures it).
 import { open, type FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 
@@ -19,10 +19,8 @@ const FIRST_SLAB = 64 << 10;
 
 /**
  * Buffers of finished sinks, for the next ones. A buffer lives as long as its PATCH, so with one
- * pair per PATCH every 8 MiB chunk of a chunked upload left 2 MiB of promoted garbage behind, and
- * V8 ran a mark-compact every ~50 ms (4 s of CPU per GiB in 8 MiB chunks, bench/; measured while
- * a sink also dropped a buffer every few MiB, see `free`). Reused, they stay in the old generation
- * and nothing is left to collect. At most 8 of each size stay idle.
+ * pair per PATCH every chunk of a chunked upload left promoted garbage behind, which only V8's
+ * mark-compacts free. Reused, they stay in the old generation and nothing is left to collect. At most 8 of each size stay idle.
  */
 const IDLE_SLABS_PER_SIZE = 8;
 const idleSlabs = new Map<number, Buffer[]>([
@@ -59,8 +57,8 @@ export class DurableFileSink extends Writable {
   private pendingSync: Promise<void> | null = null;
   // Incoming chunks are copied into one of two buffers at once and released: a chunk held while
   // the previous write is in the thread pool outlives two scavenges, is promoted, and then only a
-  // full mark-compact frees its memory; with the disk busy that made V8 run mark-compacts every
-  // ~50 ms (1.5 s of CPU per GiB on its helper threads, bench/). Copying costs ~0.1 s per GiB.
+  // full mark-compact frees its memory; with the disk busy V8 ran them continually. Copying is far
+  // cheaper than those collections.
   private slab: Buffer | null = null;
   private filled = 0;
   /** This sink's buffers that are neither filling nor being written. */

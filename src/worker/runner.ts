@@ -20,8 +20,8 @@ const DEAD_WORKER_CHECK_MS = 5_000;
  * Job fetching and completion in batches (graphile-worker's local queue and batched completes).
  * Per small upload, processing made three round trips to PostgreSQL: fetch the job, link the
  * bytes, delete the job. Fetching as many jobs as there are slots plus one at a time, and deleting
- * the jobs that finished within the same few milliseconds together, cut the worker's CPU per
- * 64 KiB upload by ~10 % and PostgreSQL's by ~18 % (bench/tools/processing-cost.ts, 3,000 files).
+ * the jobs that finished within the same few milliseconds together, saves most of those round trips
+ * (bench/tools/processing-cost.ts measures it).
  * The price is bounded and covered: jobs held in the local queue are locked by this pool (given
  * back on a clean stop, freed by the dead-worker check if the process dies), and a job completed
  * but not yet deleted when the process dies runs again — every task is idempotent.
