@@ -5,8 +5,6 @@
 // bytes already went into a part is never counted twice, and that every upload still completes
 // byte-identical.
 import { createHash, randomBytes } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForFinal } from '../support/api.js';
@@ -14,49 +12,10 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { s3Client } from '../support/moto.js';
 import { serverEnv, startServer, type TestServer } from '../support/server.js';
 import { upload } from '../support/tus.js';
+import { isIncompletePartKey as isPartKey, isUploadPart, s3FaultProxy as faultyProxy } from '../support/s3-fault-proxy.js';
 
 const MiB = 2 ** 20;
 const TUS = { 'Tus-Resumable': '1.0.0' };
-
-type Fault = (req: http.IncomingMessage) => boolean;
-
-/** Forwards to moto, except requests a fault matches: those get a 500 without reaching moto. */
-async function faultyProxy(target: string) {
-  let fault: Fault | null = null;
-  const seen: string[] = [];
-  const upstream = new URL(target);
-  const server = http.createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`);
-    if (fault?.(req)) {
-      req.resume();
-      res.writeHead(500, { 'Content-Type': 'application/xml' });
-      res.end('<Error><Code>InternalError</Code><Message>injected by the test</Message></Error>');
-      return;
-    }
-    const forward = http.request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    seen,
-    fail(next: Fault | null) {
-      fault = next;
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
-const isPartKey = (req: http.IncomingMessage) => /\.part(\?|$)/.test(req.url ?? '');
-const isUploadPart = (req: http.IncomingMessage) => req.method === 'PUT' && /[?&]partNumber=/.test(req.url ?? '');
 
 describe('S3 incomplete parts (<id>.part)', () => {
   let db: TestDatabase;
