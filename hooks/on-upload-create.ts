@@ -28,6 +28,8 @@ export function onUploadCreate(deps: HookDeps) {
       size,
       tusMetadata: metadata,
       uploadConcat: partial ? 'partial' : null,
+      // The protocol is remembered, so the other one cannot continue the upload.
+      ...(context.interopVersion !== undefined ? { transport: 'ietf' as const, interopVersion: context.interopVersion } : {}),
       // Bytes of unknown length count against the quota before they are stored (creation-with-upload).
       ...(size === null ? { reserveBytes: Number(req.headers.get('content-length') ?? 0) } : {}),
       expiresAt: new Date(Date.now() + deps.config.uploadExpiryMs),

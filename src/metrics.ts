@@ -72,6 +72,20 @@ export const finishToFinalSeconds = new Histogram({
   registers: [registry],
 });
 
+// Webhooks: attempts by event type and outcome (delivered, retry, failed), and how long each took.
+export const webhookAttempts = new Counter({
+  name: 'tusvault_webhook_attempts_total',
+  help: 'Webhook delivery attempts by event type and outcome (delivered, retry, failed)',
+  labelNames: ['event', 'outcome'] as const,
+  registers: [registry],
+});
+export const webhookAttemptSeconds = new Histogram({
+  name: 'tusvault_webhook_attempt_seconds',
+  help: 'Duration of webhook delivery attempts in seconds',
+  buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});
+
 /** Times an async step into processingStepSeconds. */
 export async function timed<T>(step: string, work: () => Promise<T>): Promise<T> {
   const end = processingStepSeconds.startTimer({ step });

@@ -11,11 +11,14 @@ import type { Config } from './config/index.js';
 import { connect, type Database } from './db/client.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { migrateDatabase } from './db/migrate.js';
+import { syncConfiguredEndpoint } from './db/webhooks.js';
 import { uploadRecords } from './db/uploads.js';
 import { buildApp, buildBaseApp } from './http/app.js';
 import { databaseGaugeQueries } from './db/metrics-queries.js';
 import { useDatabaseGauges } from './metrics.js';
 import { toHttpError } from './http/errors.js';
+import { toFileRecord } from './http/file-record.js';
+import { findOwnedFile } from './db/files.js';
 import type { Logger } from './logger.js';
 import { createClamdScanner } from './scan/clamd.js';
 import type { Scanner } from './scan/scanner.js';
@@ -94,6 +97,8 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     const database = connect(url, { max: config.databasePoolSize, applicationName: `tusvault-${config.role}` });
     cleanups.push(() => database.close());
     await migrateDatabase(database.sql, url, logger);
+    // The WEBHOOK_URL endpoint, where the outbox trigger sees it.
+    await syncConfiguredEndpoint(database.db, config.webhook);
 
     const storage = await createStorage(config);
     await storage.ping().catch((error: unknown) =>
@@ -179,6 +184,10 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         storage,
         publishProgress: (uploadId, ownerId, offset, length) => events.publishProgress(uploadId, ownerId, offset, length),
         mapError: toHttpError,
+        fileRecord: async (uploadId, ownerId) => {
+          const row = await findOwnedFile(database.db, uploadId, ownerId);
+          return row ? toFileRecord(row) : null;
+        },
       });
       // @tus/server passes the body stream here, not the request: the owner comes from the
       // bookkeeping of uploads receiving bytes in this process.

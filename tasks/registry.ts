@@ -5,6 +5,7 @@ import type { Task } from 'graphile-worker';
 import { jobKey, type TaskName } from '../src/db/jobs.js';
 import type { TaskDeps } from './deps.js';
 import { concatUpload } from './concat-upload.js';
+import { deliverWebhook } from './deliver-webhook.js';
 import { extractMetadata } from './extract-metadata.js';
 import { lifecycle } from './lifecycle.js';
 import { processUpload } from './process-upload.js';
@@ -19,6 +20,7 @@ export function taskList(deps: TaskDeps): { [T in TaskName]: Task<T> } {
     concat_upload: concatUpload(deps),
     reconcile: reconcileTask(deps),
     lifecycle: lifecycle(deps),
+    deliver_webhook: deliverWebhook(deps),
   };
 }
 

@@ -8,6 +8,19 @@ import { parseDuration, parseSize } from './units.js';
 export const KINDS = ['fseq', 'xsq', 'audio', 'video', 'image', 'other'] as const;
 export type Kind = (typeof KINDS)[number];
 
+/** The webhook events (DESIGN.md), written by the outbox trigger in drizzle/0004_webhook_outbox.sql. */
+export const WEBHOOK_EVENT_TYPES = [
+  'upload.created',
+  'upload.completed',
+  'file.ready',
+  'file.rejected',
+  'file.infected',
+  'file.failed',
+  'file.deleted',
+  'file.expired',
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
 const bool = (fallback: boolean) =>
   z
     .string()
@@ -149,6 +162,29 @@ const minRate = z
     }
     return { bytes, windowMs };
   });
+
+// `file.ready,file.rejected`: the webhook events the configured endpoint gets; unset = all.
+const webhookEventList = z
+  .string()
+  .optional()
+  .transform((v, ctx): WebhookEventType[] | null => {
+    if (v === undefined || v.trim() === '') return null;
+    const items = v
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean);
+    if (items.length === 0 || items.some((s) => !(WEBHOOK_EVENT_TYPES as readonly string[]).includes(s))) {
+      ctx.addIssue({ code: 'custom', message: `expected a comma-separated list of ${WEBHOOK_EVENT_TYPES.join(', ')}` });
+      return z.NEVER;
+    }
+    return [...new Set(items)] as WebhookEventType[];
+  });
+
+/** A Standard Webhooks secret: `whsec_` and the base64 of at least 16 bytes. */
+export function isWebhookSecret(v: string): boolean {
+  const m = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(v);
+  return m !== null && Buffer.from(m[1]!, 'base64').length >= 16;
+}
 
 const tusPath = z
   .string()
@@ -303,6 +339,15 @@ const envSchema = z.object({
   QUOTA_MAX_RESERVED_BYTES: size(50 * 2 ** 30, { allowUnlimited: true }),
   // At most this many partial uploads in one `Upload-Concat: final;…` (each listed use counts).
   CONCAT_MAX_PARTS: int(100, 1, 10_000),
+  WEBHOOK_URL: url(['http:', 'https:']),
+  WEBHOOK_SECRET: optionalString.refine((v) => v === undefined || isWebhookSecret(v), {
+    message: 'expected a Standard Webhooks secret: whsec_ followed by the base64 of at least 16 random bytes',
+  }),
+  WEBHOOK_EVENTS: webhookEventList,
+  WEBHOOK_TIMEOUT: duration(10_000),
+  // graphile-worker waits exp(min(attempt, 10)) s after a failed attempt: 13 attempts span ~22 h.
+  WEBHOOK_MAX_ATTEMPTS: int(13, 1, 100),
+  WEBHOOK_ALLOW_PRIVATE: bool(false),
   LOG_LEVEL: enumOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
 });
 
@@ -371,6 +416,14 @@ function toConfig(e: Env) {
       maxUnfinishedUploads: e.QUOTA_MAX_UNFINISHED_UPLOADS === 0 ? null : e.QUOTA_MAX_UNFINISHED_UPLOADS,
       maxReservedBytes: e.QUOTA_MAX_RESERVED_BYTES,
     },
+    webhook: {
+      url: e.WEBHOOK_URL,
+      secret: e.WEBHOOK_SECRET,
+      events: e.WEBHOOK_EVENTS,
+      timeoutMs: e.WEBHOOK_TIMEOUT,
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }
@@ -412,6 +465,9 @@ function crossCheck(e: Env, raw: Record<string, string | undefined>): string[] {
   }
   if (e.S3_PART_SIZE !== null && e.S3_PART_SIZE < 5 * 2 ** 20) {
     problems.push(`S3_PART_SIZE=${JSON.stringify(raw.S3_PART_SIZE)}: S3 needs parts of at least 5MiB`);
+  }
+  if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) {
+    problems.push('WEBHOOK_URL is set but WEBHOOK_SECRET is not: webhooks are always signed (a whsec_ secret)');
   }
   return problems;
 }

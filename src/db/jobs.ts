@@ -71,6 +71,15 @@ export const JOBS = {
   },
   /** The periodic sweep: expiry, retention purges, orphans. */
   lifecycle: { payload: Empty, key: single('lifecycle') },
+  /**
+   * Sends one upload's pending webhook deliveries to one endpoint, in event order. Enqueued in SQL
+   * by the outbox trigger and `webhook_enqueue()` (drizzle/0004_webhook_outbox.sql), which build
+   * this payload and this key, and use the key as the job's queue too (one at a time per key).
+   */
+  deliver_webhook: {
+    payload: z.object({ endpointId: z.uuid(), uploadId: z.string().min(1) }),
+    key: (payload: { endpointId: string; uploadId: string }): string => `webhook:${payload.endpointId}:${payload.uploadId}`,
+  },
 } as const;
 
 export type TaskName = keyof typeof JOBS;

@@ -11,9 +11,11 @@ import {
   integer,
   jsonb,
   pgTable,
+  smallint,
   text,
   timestamp,
   uniqueIndex,
+  uuid,
 } from 'drizzle-orm/pg-core';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
@@ -139,6 +141,10 @@ export const uploads = pgTable(
     uploadConcat: text('upload_concat'),
     // A final upload's partial upload ids, in order.
     concatParts: text('concat_parts').array(),
+    // The wire protocol the upload was created with (an upload is continued with the same one),
+    // and for the IETF resumable upload draft its interop version.
+    transport: text('transport').$type<'tus' | 'ietf' | 's3-direct'>().notNull().default('tus'),
+    interopVersion: smallint('interop_version'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
     completedAt: ts('completed_at'),
@@ -195,3 +201,77 @@ export const serverSecrets = pgTable('server_secrets', {
   value: text('value').notNull(),
   createdAt: ts('created_at').notNull().defaultNow(),
 });
+
+/**
+ * Where webhooks go. The endpoint of WEBHOOK_URL is the row `fromConfig` (upserted at start);
+ * more come from the admin API. `events` null = every event. The outbox trigger on `uploads`
+ * (drizzle/0004_webhook_outbox.sql) reads this table in the transaction of each status change.
+ */
+export const webhookEndpoints = pgTable(
+  'webhook_endpoints',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    url: text('url').notNull(),
+    secret: text('secret').notNull(),
+    events: text('events').array(),
+    enabled: boolean('enabled').notNull().default(true),
+    fromConfig: boolean('from_config').notNull().default(false),
+    maxAttempts: integer('max_attempts').notNull().default(13),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('webhook_endpoints_config_idx').on(t.fromConfig).where(sql`${t.fromConfig}`)],
+);
+
+/**
+ * The outbox: one row per event, written by the trigger in the transaction of the change. `id` is
+ * the `webhook-id` (the same on every retry); `seq` orders one file's events; `snapshot` holds the
+ * upload row and its blob as they were at the change ({upload, blob}, column names as in SQL).
+ */
+export const webhookEvents = pgTable(
+  'webhook_events',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    seq: bigserial('seq', { mode: 'number' }).notNull().unique(),
+    type: text('type').notNull(),
+    uploadId: text('upload_id'),
+    ownerId: text('owner_id'),
+    occurredAt: ts('occurred_at').notNull().defaultNow(),
+    snapshot: jsonb('snapshot').$type<{ upload: Record<string, unknown>; blob: Record<string, unknown> | null }>().notNull(),
+  },
+  (t) => [index('webhook_events_upload_idx').on(t.uploadId, t.seq)],
+);
+
+export const WEBHOOK_DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
+export type WebhookDeliveryStatus = (typeof WEBHOOK_DELIVERY_STATUSES)[number];
+
+/** One event for one endpoint: its attempts and the last answer. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    eventId: uuid('event_id')
+      .notNull()
+      .references(() => webhookEvents.id, { onDelete: 'cascade' }),
+    endpointId: uuid('endpoint_id')
+      .notNull()
+      .references(() => webhookEndpoints.id, { onDelete: 'cascade' }),
+    // Copied from the event, so the delivery job finds an (endpoint, upload)'s pending deliveries.
+    uploadId: text('upload_id'),
+    status: text('status').$type<WebhookDeliveryStatus>().notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    lastAttemptAt: ts('last_attempt_at'),
+    responseStatus: integer('response_status'),
+    responseBody: text('response_body'),
+    lastError: text('last_error'),
+    deliveredAt: ts('delivered_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.createdAt),
+    index('webhook_deliveries_pending_idx').on(t.endpointId, t.uploadId).where(sql`${t.status} = 'pending'`),
+  ],
+);
+
+export type WebhookEndpointRow = typeof webhookEndpoints.$inferSelect;
+export type WebhookEventRow = typeof webhookEvents.$inferSelect;
+export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;

@@ -23,6 +23,9 @@ export interface NewUpload {
   expiresAt: Date | null;
   /** Bytes an upload of unknown length holds from the start: the body of its creation request. */
   reserveBytes?: number;
+  /** The wire protocol that creates it (default tus) and, for the IETF draft, its interop version. */
+  transport?: 'tus' | 'ietf';
+  interopVersion?: number | null;
 }
 
 async function ensureOwner(db: Executor, ownerId: string): Promise<void> {
@@ -61,6 +64,8 @@ export async function insertUpload(
       reservedBytes,
       quotaState: 'reserved',
       storageKey: input.id,
+      transport: input.transport ?? 'tus',
+      interopVersion: input.interopVersion ?? null,
       tusMetadata: input.tusMetadata,
       uploadConcat: input.uploadConcat ?? null,
       concatParts: input.concatParts ?? null,
@@ -107,6 +112,8 @@ export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], 
       files: partial ? 0 : 1,
       tus_metadata: input.tusMetadata,
       upload_concat: input.uploadConcat ?? null,
+      transport: input.transport ?? 'tus',
+      interop_version: input.interopVersion ?? null,
       expires_at: input.expiresAt?.toISOString() ?? null,
       details: { filename: input.filename, kind: input.kind, size: input.size },
     };
@@ -117,7 +124,7 @@ export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], 
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
         id text, owner_id text, filename text, mime_type text, kind text, size bigint, reserve bigint, files int,
-        tus_metadata jsonb, upload_concat text, expires_at timestamptz, details jsonb)
+        tus_metadata jsonb, upload_concat text, transport text, interop_version smallint, expires_at timestamptz, details jsonb)
     ),
     demand as (
       select owner_id, sum(reserve)::bigint as bytes, sum(files)::int as files, max(coalesce(size, nullif(reserve, 0))) as largest,
@@ -135,9 +142,9 @@ export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], 
     ),
     created as (
       insert into uploads (id, owner_id, filename, mime_type, kind, size, status, reserved_bytes, quota_state,
-                           storage_key, tus_metadata, upload_concat, expires_at)
+                           storage_key, tus_metadata, upload_concat, transport, interop_version, expires_at)
       select i.id, i.owner_id, i.filename, i.mime_type, i.kind, i.size, 'uploading', i.reserve, 'reserved',
-             i.id, i.tus_metadata, i.upload_concat, i.expires_at
+             i.id, i.tus_metadata, i.upload_concat, i.transport, i.interop_version, i.expires_at
       from input i join reserve r on r.id = i.owner_id
       returning id
     ),

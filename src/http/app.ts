@@ -18,6 +18,7 @@ import { getOrCreateSecret } from '../db/secrets.js';
 import type { UploadEvents } from '../events/upload-events.js';
 import { adminRoutes } from './routes/admin.js';
 import { adminAnalyticsRoutes } from './routes/admin-analytics.js';
+import { adminWebhookRoutes } from './routes/admin-webhooks.js';
 import { eventsRoutes } from './routes/events.js';
 import { filesRoutes } from './routes/files.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -172,6 +173,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(eventsRoutes, { db: deps.database.db, storage: deps.storage, events: deps.events });
       await api.register(adminRoutes, { db: deps.database.db, storage: deps.storage, config, logger: deps.logger });
       await api.register(adminAnalyticsRoutes, { db: deps.database.adhoc });
+      await api.register(adminWebhookRoutes, { db: deps.database.db, config });
     },
     { prefix: '/api' },
   );

@@ -55,6 +55,8 @@ export const FileRecord = z
     }),
     metadata: z.record(z.string(), z.unknown()).nullable(),
     metadataError: z.string().nullable(),
+    transport: z.enum(['tus', 'ietf', 's3-direct']).describe('The protocol that brought the bytes'),
+    interopVersion: z.number().int().nullable().describe('For transport "ietf": the draft interop version'),
   })
   .meta({ id: 'FileRecord' });
 

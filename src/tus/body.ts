@@ -32,6 +32,7 @@ import { ERRORS, EVENTS, type DataStore, type Upload } from '@tus/utils';
 import type { Server } from '@tus/server';
 import { AppError } from '../errors.js';
 import { CHECKSUM_ALGORITHMS, parseChecksum, type ParsedChecksum } from './protocol.js';
+import { bodyStarts } from './request-headers.js';
 
 type Context = { signal: AbortSignal; abort(): void; cancel(): void };
 
@@ -275,7 +276,9 @@ export function useNodeBodies(server: Server, options: BodyOptions): void {
       if (req) Object.defineProperty(request, 'body', { value: new NodeBody(request, req), configurable: true });
       return send(request, context, headers);
     };
-    handler.writeToStore = (body, upload, maxFileSize, context) =>
-      body instanceof NodeBody ? writeNodeBody(handler, body, upload, maxFileSize, context, options) : writeToStore(body, upload, maxFileSize, context);
+    handler.writeToStore = (body, upload, maxFileSize, context) => {
+      if (body instanceof NodeBody) bodyStarts(body.req, upload.id);
+      return body instanceof NodeBody ? writeNodeBody(handler, body, upload, maxFileSize, context, options) : writeToStore(body, upload, maxFileSize, context);
+    };
   }
 }

@@ -25,7 +25,10 @@ import type { UploadLifecycle } from './lifecycle.js';
 import { OwnerUploadLimits } from './owner-limits.js';
 import { CHECKSUM_ALGORITHMS, parseConcat, TUS_EXTENSIONS, TUS_VERSION, validateTusRequest } from './protocol.js';
 import { getRequestContext, setRequestContext, trackReceiving, type RequestContext } from './request-context.js';
+import { removeRequestHeader } from './request-headers.js';
 import { parseTusRequestLine } from './target.js';
+import { createIetfHandler, ietfPreflight, tusMayContinue } from './ietf/handler.js';
+import { interopVersionOf } from './ietf/headers.js';
 
 /** Request headers browsers may send (the CORS preflight's answer). */
 const ALLOWED_HEADERS = [
@@ -41,6 +44,11 @@ const ALLOWED_HEADERS = [
   'X-HTTP-Method-Override',
   'X-Requested-With',
   'X-Request-ID',
+  // The IETF resumable upload draft (src/tus/ietf/).
+  'Upload-Draft-Interop-Version',
+  'Upload-Complete',
+  'Upload-Incomplete',
+  'Content-Disposition',
 ];
 
 /** Response headers browsers may read. */
@@ -83,6 +91,8 @@ export interface TusEndpointDeps {
   publishProgress(uploadId: string, ownerId: string, offset: number, length: number | null): void;
   /** Errors become status, JSON body and headers in one place (src/http/errors.ts). */
   mapError(error: unknown): MappedError;
+  /** The file record (GET /api/files/:id) an IETF-draft completing request answers with. */
+  fileRecord?(uploadId: string, ownerId: string): Promise<unknown>;
 }
 
 export interface EndpointRequest {
@@ -108,14 +118,6 @@ function headStatus(method: string, status: number): number {
   return method === 'HEAD' && status === 503 ? 423 : status;
 }
 
-/** Drops a request header before @tus/server sees it (srvx reads rawHeaders). */
-function removeRequestHeader(req: IncomingMessage, name: string): void {
-  delete req.headers[name];
-  const raw = req.rawHeaders;
-  for (let i = raw.length - 2; i >= 0; i -= 2) {
-    if (raw[i]!.toLowerCase() === name) raw.splice(i, 2);
-  }
-}
 
 function answer(status: number, headers: Record<string, string> = {}, body: string | null = null): Response {
   return new Response(body, { status, headers: { ...TUS_HEADERS, ...(body === null ? {} : { 'Content-Type': 'application/json; charset=utf-8' }), ...headers } });
@@ -169,6 +171,9 @@ interface Handover {
 export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
   const { config, tus, lifecycle, authenticator, storage } = deps;
   const limits = new OwnerUploadLimits(config.ownerMaxConcurrentUploads);
+  // The IETF draft (src/tus/ietf/): its requests are rewritten into tus requests served by
+  // `serveTus` below, and their answers rewritten back; a creation announces itself with a 104.
+  const ietf = createIetfHandler({ config, ...(deps.fileRecord ? { fileRecord: deps.fileRecord } : {}) });
 
   function errorResponse(method: string, error: unknown, log: EndpointRequest['log']): Response {
     const mapped = deps.mapError(error);
@@ -229,7 +234,8 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
       if (req.headers['upload-defer-length'] !== undefined && req.headers['transfer-encoding'] !== undefined) {
         throw new AppError(411, 'LENGTH_REQUIRED', 'a creation of unknown length that carries bytes needs Content-Length');
       }
-      setRequestContext(req, { ...context, partial });
+      const interopVersion = interopVersionOf(req.headers) ?? undefined;
+      setRequestContext(req, { ...context, partial, ...(interopVersion === undefined ? {} : { interopVersion }) });
       return { method, upload: undefined, partial, ownerId: principal.ownerId };
     }
 
@@ -303,6 +309,12 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
   }
 
   async function handle(request: EndpointRequest): Promise<Response> {
+    // Upload-Draft-Interop-Version with a version we speak: the IETF draft; anything else is tus.
+    const version = interopVersionOf(request.req.headers);
+    return version === null ? serveTus(request) : ietf.handle(request, version, serveTus);
+  }
+
+  async function serveTus(request: EndpointRequest): Promise<Response> {
     const { req, res, log } = request;
     let handover: Handover;
     let release: (() => void) | null = null;
@@ -310,6 +322,14 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
       const decided = await decide(request);
       if (decided instanceof Response) return decided;
       handover = decided;
+      // A draft request may end here once its upload is known (e.g. an inconsistent length); an
+      // upload created over the draft is not continued with tus.
+      const early = handover.upload ? ietfPreflight(req, handover.upload) : null;
+      if (early) return early;
+      if (handover.upload && interopVersionOf(req.headers) === null) {
+        const refused = tusMayContinue(handover.method, handover.upload);
+        if (refused) throw refused;
+      }
       // Step 4: refused before its body is read (429 TOO_MANY_UPLOADS with Retry-After).
       if (carriesBody(handover.method, req)) release = limits.acquire(handover.ownerId);
     } catch (error) {

@@ -9,6 +9,8 @@ export interface RequestContext {
   log: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
   /** Scheme and host the client used (or PUBLIC_URL), for absolute Location URLs. */
   baseUrl: string;
+  /** The upload being created comes over the IETF draft, with this interop version. */
+  interopVersion?: number;
   /** The upload being created is a partial upload (tus concatenation). */
   partial?: boolean;
   /**

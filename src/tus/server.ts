@@ -22,14 +22,15 @@ export interface TusServerDeps {
 }
 
 export function createTusServer({ config, spoolDirectory, storage, locker, lifecycle, mapError }: TusServerDeps): Server {
-  // A creation (POST) locks an id it has just drawn at random that no other request can know yet:
-  // an in-process lock is enough there, and it saves a database session per creation.
+  // A tus creation (POST) locks an id it has just drawn at random that no other request can know
+  // yet: an in-process lock is enough there, and it saves a database session per creation. A
+  // draft creation announces its id (104) before its body ends, so it locks like any request.
   const creationLocker = new MemoryLocker();
   const server = new Server({
     path: config.tusPath,
     datastore: storage.tusStore,
     // The locker learns whose request it is, so one owner cannot take every lock connection.
-    locker: (req) => (req.method === 'POST' ? creationLocker : isOwnerAware(locker) ? locker.forOwner(requestContextOf(req).principal.ownerId) : locker),
+    locker: (req) => (req.method === 'POST' && !req.headers.has('upload-draft-interop-version') ? creationLocker : isOwnerAware(locker) ? locker.forOwner(requestContextOf(req).principal.ownerId) : locker),
     maxSize: (req) => requestContextOf(req).maxSize ?? config.maxUploadSize,
     // How often a PATCH in progress reports its offset (live progress over SSE).
     postReceiveInterval: 500,
