@@ -23,7 +23,7 @@ import { tusBytesReceived, tusErrors, tusRequests, tusUploadsCreated, tusUploads
 import type { ObjectStorage } from '../storage/types.js';
 import type { UploadLifecycle } from './lifecycle.js';
 import { OwnerUploadLimits } from './owner-limits.js';
-import { CHECKSUM_ALGORITHMS, parseConcat, TUS_EXTENSIONS, TUS_VERSION, validateTusRequest } from './protocol.js';
+import { CHECKSUM_ALGORITHMS, hasBody, parseConcat, TUS_EXTENSIONS, TUS_VERSION, validateTusRequest } from './protocol.js';
 import { getRequestContext, setRequestContext, trackReceiving, type RequestContext } from './request-context.js';
 import { removeRequestHeader } from './request-headers.js';
 import { parseTusRequestLine } from './target.js';
@@ -156,8 +156,7 @@ function countRequest(method: string, req: IncomingMessage, response: Response):
 
 /** Whether a request carries an upload body: PATCH, or a POST with content (creation-with-upload). */
 function carriesBody(method: string, req: IncomingMessage): boolean {
-  if (method === 'PATCH') return true;
-  return method === 'POST' && (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined);
+  return method === 'PATCH' || (method === 'POST' && hasBody(req.headers));
 }
 
 /** What was decided before @tus/server is asked: the upload acted on, if any. */

@@ -29,12 +29,13 @@ export const TUS_EXTENSIONS = [
 /** Upload-Metadata beyond this is refused: names and types are short; this is not a payload. */
 export const MAX_METADATA_BYTES = 4096;
 
-type Headers = Record<string, string | string[] | undefined>;
+export type Headers = Record<string, string | string[] | undefined>;
 
 const DIGITS = /^\d{1,16}$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-function header(headers: Headers, name: string): string | undefined {
+/** One request header's value (repeated headers joined, as HTTP folds them). */
+export function header(headers: Headers, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value.join(',') : value;
 }
@@ -42,7 +43,7 @@ function header(headers: Headers, name: string): string | undefined {
 const bad = (code: string, message: string, details?: Record<string, unknown>) => new AppError(400, code, message, details);
 
 /** The request has a body: a Content-Length above 0, or any Transfer-Encoding (chunked). */
-function hasBody(headers: Headers): boolean {
+export function hasBody(headers: Headers): boolean {
   const length = header(headers, 'content-length');
   return header(headers, 'transfer-encoding') !== undefined || (length !== undefined && Number(length) > 0);
 }

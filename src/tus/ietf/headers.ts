@@ -13,6 +13,7 @@
 // Upload-Length (a request header since interop 7) is accepted from every version: tus-js-client's
 // IETF modes (interop 5 and 6) send it, and it can only make the length known earlier.
 import contentDisposition from 'content-disposition';
+import { header, type Headers } from '../protocol.js';
 
 export const IETF_INTEROP_VERSIONS = [3, 4, 5, 6, 7, 8] as const;
 export type InteropVersion = (typeof IETF_INTEROP_VERSIONS)[number];
@@ -22,8 +23,6 @@ export const PROBLEM_TYPES = {
   mismatchingOffset: 'https://iana.org/assignments/http-problem-types#mismatching-upload-offset',
   completedUpload: 'https://iana.org/assignments/http-problem-types#completed-upload',
 } as const;
-
-type Headers = Record<string, string | string[] | undefined>;
 
 /** An error of the draft's wire protocol: status, an RFC 9457 problem type (or none), headers. */
 export class IetfProblem extends Error {
@@ -37,11 +36,6 @@ export class IetfProblem extends Error {
     super(title);
     this.name = 'IetfProblem';
   }
-}
-
-function header(headers: Headers, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value.join(',') : value;
 }
 
 /**
