@@ -6,6 +6,7 @@ import type { Config } from '../src/config/index.js';
 import type { Db } from '../src/db/client.js';
 import type { UploadRecords } from '../src/db/uploads.js';
 import type { Logger } from '../src/logger.js';
+import type { PreCreateHook } from '../src/webhooks/pre-create.js';
 
 export interface HookDeps {
   db: Db;
@@ -19,4 +20,6 @@ export interface HookDeps {
    * ERRORS.FILE_NOT_FOUND when the store has no such upload.
    */
   storedOffset(uploadId: string): Promise<number>;
+  /** The application's say on every creation (src/webhooks/pre-create.ts). */
+  preCreate: PreCreateHook;
 }

@@ -30,6 +30,7 @@ import { createTusEndpoint } from './tus/endpoint.js';
 import { createTusServer } from './tus/server.js';
 import { startWorker, type WorkerHandle } from './worker/runner.js';
 import type { HookDeps } from '../hooks/deps.js';
+import { acceptAll } from './webhooks/pre-create.js';
 import { uploadLifecycle } from '../hooks/lifecycle.js';
 
 export interface Running {
@@ -159,6 +160,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         logger,
         records: uploadRecords(database.db, { quota: config.quota, maxAttempts: config.jobMaxAttempts }),
         storedOffset: async (uploadId) => (await storage.tusStore.getUpload(uploadId)).offset,
+        preCreate: acceptAll,
       };
       const spoolDirectory = await createSpoolDirectory(config.dataDir);
       cleanups.push(() => rm(spoolDirectory, { recursive: true, force: true }));
