@@ -29,6 +29,8 @@ COPY --from=build --chown=tusvault:tusvault /app/dist ./dist
 COPY --from=build --chown=tusvault:tusvault /app/web/dist ./web/dist
 COPY --chown=tusvault:tusvault drizzle ./drizzle
 COPY --chown=tusvault:tusvault package.json ./
+# `tusvault <command>` in the image (the bin runs dist/ when there is no src/).
+COPY --chown=tusvault:tusvault bin ./bin
 USER tusvault
 VOLUME ["/data"]
 EXPOSE 1080

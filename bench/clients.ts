@@ -137,3 +137,40 @@ export async function curlUpload(endpoint: string, size: number, pieces: string[
   const endedAt = performance.now();
   return { ms: endedAt - started, url, endedAt };
 }
+
+/**
+ * One file straight to the bucket through the server's /api/s3 routes (AUTH_MODE=none), as
+ * @uppy/aws-s3 in Companion mode does it: create, presign and PUT each part (a few at once), complete.
+ */
+export async function directUploadFile(api: string, file: string, size: number, partSize: number, concurrency = 4): Promise<UploadResult> {
+  const started = performance.now();
+  const json = async (response: Response) => {
+    if (!response.ok) throw new Error(`${response.url}: ${response.status} ${await response.text()}`);
+    return response.json();
+  };
+  const post = (url: string, body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const { key, uploadId } = (await json(await post(`${api}/s3/multipart`, { filename: 'bench.bin', type: 'application/octet-stream', size }))) as {
+    key: string;
+    uploadId: string;
+  };
+  const query = `?${new URLSearchParams({ key })}`;
+  const count = Math.ceil(size / partSize);
+  const parts: Array<{ PartNumber: number; ETag: string }> = [];
+  let next = 1;
+  const worker = async () => {
+    while (next <= count) {
+      const partNumber = next++;
+      const { url } = (await json(await fetch(`${api}/s3/multipart/${encodeURIComponent(uploadId)}/${partNumber}${query}`))) as { url: string };
+      const start = (partNumber - 1) * partSize;
+      const chunks: Buffer[] = [];
+      for await (const chunk of createReadStream(file, { start, end: Math.min(start + partSize, size) - 1 })) chunks.push(chunk as Buffer);
+      const put = await fetch(url, { method: 'PUT', body: Buffer.concat(chunks) });
+      if (!put.ok) throw new Error(`part ${partNumber}: ${put.status} ${await put.text()}`);
+      parts.push({ PartNumber: partNumber, ETag: put.headers.get('etag')! });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  const { fileId } = (await json(await post(`${api}/s3/multipart/${encodeURIComponent(uploadId)}/complete${query}`, { parts }))) as { fileId: string };
+  const endedAt = performance.now();
+  return { ms: endedAt - started, url: `${api}/files/${fileId}`, endedAt };
+}

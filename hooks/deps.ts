@@ -4,6 +4,7 @@
 // composition root), which no record says.
 import type { Config } from '../src/config/index.js';
 import type { Db } from '../src/db/client.js';
+import type { ContentDigest } from '../src/db/jobs.js';
 import type { UploadRecords } from '../src/db/uploads.js';
 import type { Logger } from '../src/logger.js';
 import type { PreCreateHook } from '../src/webhooks/pre-create.js';
@@ -20,6 +21,11 @@ export interface HookDeps {
    * ERRORS.FILE_NOT_FOUND when the store has no such upload.
    */
   storedOffset(uploadId: string): Promise<number>;
+  /**
+   * The digests of an upload's `size` bytes if they were all hashed as this process received
+   * them (src/storage/digesting-store.ts), else null; the running state is gone afterwards.
+   */
+  takeArrivalDigest(uploadId: string, size: number): ContentDigest | null;
   /** The application's say on every creation (src/webhooks/pre-create.ts). */
   preCreate: PreCreateHook;
 }

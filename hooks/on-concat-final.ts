@@ -10,6 +10,7 @@ import type { FinalRequest } from '../src/tus/lifecycle.js';
 import type { HookDeps } from './deps.js';
 import { uploadIdOfUrl } from '../src/tus/target.js';
 import { declaredFile, declaredKind } from './policy.js';
+import { admitUpload, metadataForHook } from '../src/webhooks/pre-create.js';
 
 export async function createFinal(deps: HookDeps, request: FinalRequest): Promise<{ id: string; expiresAt: Date }> {
   // A partial may be listed several times and in several finals (the specification allows reuse):
@@ -42,6 +43,16 @@ export async function createFinal(deps: HookDeps, request: FinalRequest): Promis
   const metadata = request.metadata ? parseMetadata(request.metadata) : {};
   const { filename, mimeType } = declaredFile(metadata, request.metadata);
   const kind = declaredKind(deps, { filename, mimeType, size });
+  // The application is asked about the file the final makes (its partials were not asked).
+  const appMetadata = await admitUpload(deps.preCreate, {
+    owner: request.principal.ownerId,
+    filename,
+    size,
+    mimeType,
+    kind,
+    metadata: metadataForHook(metadata),
+    protocol: 'tus',
+  });
   const id = randomBytes(16).toString('hex');
   const expiresAt = new Date(Date.now() + deps.config.uploadExpiryMs);
   await createFinalUpload(
@@ -54,6 +65,7 @@ export async function createFinal(deps: HookDeps, request: FinalRequest): Promis
       kind,
       size,
       tusMetadata: metadata,
+      appMetadata,
       uploadConcat: request.concat,
       parts: ids,
       expiresAt,

@@ -8,12 +8,15 @@ import { tusUploadsFinished } from '../src/metrics.js';
 import type { HookDeps } from './deps.js';
 
 export async function finishUpload(deps: HookDeps, id: string, size: number, partial = false): Promise<boolean> {
-  // A finished partial upload (tus concatenation) is not a file: it may complete a final upload.
+  // Taken whatever happens next: a finish that fails or loses the race leaves processing to hash.
+  const digest = deps.takeArrivalDigest(id, size);
+  // A finished partial upload (tus concatenation) is not a file: it may complete a final upload
+  // (whose bytes are assembled, and hashed, by processing).
   if (partial) {
     await enqueueFinalsOf(deps.db, id, deps.config.jobMaxAttempts);
     return false;
   }
-  const started = await deps.records.finish(id, size);
+  const started = await deps.records.finish(id, size, digest);
   if (started) {
     tusUploadsFinished.inc();
     deps.logger.info({ uploadId: id, size }, 'upload finished; processing enqueued');

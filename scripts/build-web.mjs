@@ -4,6 +4,7 @@
 //
 //   web/dist/index.html             web/index.html with the hashed assets (and their SRI hashes)
 //   web/dist/assets/app-HASH.js     one ES module; app-HASH.css next to it (Uppy's styles + ours)
+//   web/dist/admin.html             web/admin/index.html likewise (the admin dashboard, /admin)
 //   web/dist/favicon.svg            web/public/* as is
 //   *.br, *.gz                      precompressed copies the server sends to clients that accept them
 //
@@ -21,6 +22,12 @@ import zlib from 'node:zlib';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WEB = path.join(ROOT, 'web');
 const OUT = path.join(WEB, 'dist');
+// The pages: the upload page at / and the admin dashboard at /admin (web/admin; served from
+// admin.html beside index.html, so both use the same assets/ directory).
+const PAGES = [
+  { name: 'app', entry: path.join(WEB, 'src', 'main.ts'), template: path.join(WEB, 'index.html'), output: 'index.html' },
+  { name: 'admin', entry: path.join(WEB, 'admin', 'main.ts'), template: path.join(WEB, 'admin', 'index.html'), output: 'admin.html' },
+];
 const brotli = promisify(zlib.brotliCompress);
 const gzip = promisify(zlib.gzip);
 
@@ -32,7 +39,7 @@ export async function buildWeb({ quiet = false } = {}) {
   try {
     const result = await esbuild.build({
       absWorkingDir: ROOT,
-      entryPoints: { app: path.join(WEB, 'src', 'main.ts') },
+      entryPoints: Object.fromEntries(PAGES.map((page) => [page.name, page.entry])),
       outdir: path.join(staging, 'assets'),
       entryNames: '[name]-[hash]',
       assetNames: '[name]-[hash]',
@@ -51,22 +58,26 @@ export async function buildWeb({ quiet = false } = {}) {
     });
 
     const outputs = Object.entries(result.metafile.outputs);
-    const js = outputs.find(([file, info]) => file.endsWith('.js') && info.entryPoint);
-    const css = outputs.find(([file]) => file.endsWith('.css'));
-    if (!js) throw new Error('esbuild produced no JavaScript entry');
     const tag = async (file, make) => {
       const absolute = path.resolve(ROOT, file);
       const integrity = `sha384-${createHash('sha384').update(await readFile(absolute)).digest('base64')}`;
       return make(`assets/${path.basename(absolute)}`, integrity);
     };
-    const tags = [
-      css ? await tag(css[0], (href, integrity) => `<link rel="stylesheet" href="${href}" integrity="${integrity}">`) : '',
-      await tag(js[0], (src, integrity) => `<script type="module" src="${src}" integrity="${integrity}"></script>`),
-    ].filter(Boolean);
-
-    const template = await readFile(path.join(WEB, 'index.html'), 'utf8');
-    if (!template.includes('<!--assets-->')) throw new Error('web/index.html lacks the <!--assets--> marker');
-    await writeFile(path.join(staging, 'index.html'), template.replace('<!--assets-->', tags.join('\n    ')));
+    let js;
+    let css;
+    for (const page of PAGES) {
+      const entry = outputs.find(([file, info]) => file.endsWith('.js') && info.entryPoint && path.resolve(ROOT, info.entryPoint) === page.entry);
+      if (!entry) throw new Error(`esbuild produced no JavaScript for ${path.relative(ROOT, page.entry)}`);
+      const style = entry[1].cssBundle ? [entry[1].cssBundle] : undefined;
+      if (page.name === 'app') [js, css] = [entry, style];
+      const tags = [
+        style ? await tag(style[0], (href, integrity) => `<link rel="stylesheet" href="${href}" integrity="${integrity}">`) : '',
+        await tag(entry[0], (src, integrity) => `<script type="module" src="${src}" integrity="${integrity}"></script>`),
+      ].filter(Boolean);
+      const template = await readFile(page.template, 'utf8');
+      if (!template.includes('<!--assets-->')) throw new Error(`${path.relative(ROOT, page.template)} lacks the <!--assets--> marker`);
+      await writeFile(path.join(staging, page.output), template.replace('<!--assets-->', tags.join('\n    ')));
+    }
     if (existsSync(path.join(WEB, 'public'))) await cp(path.join(WEB, 'public'), staging, { recursive: true });
 
     await precompress(staging);

@@ -20,6 +20,8 @@ export const scanResults = new Counter({
   registers: [registry],
 });
 export type ScanResult = 'clean' | 'infected' | 'unscannable' | 'retry' | 'gave_up';
+// Every result from zero, so an alert on increase() sees a process's first infected file too.
+for (const result of ['clean', 'infected', 'unscannable', 'retry', 'gave_up'] satisfies ScanResult[]) scanResults.inc({ result }, 0);
 
 // tus endpoint metrics, named like tusd's so dashboards carry over.
 export const tusRequests = new Counter({
@@ -64,6 +66,16 @@ export const processingStepSeconds = new Histogram({
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
   registers: [registry],
 });
+/**
+ * How process_upload got an upload's SHA-256 and MD5: `arrival` from the bytes as they were
+ * received (no re-read), `storage` from its own pass over the stored bytes (the fallback).
+ */
+export const uploadDigests = new Counter({
+  name: 'tusvault_upload_digests_total',
+  help: 'Upload digests by source (arrival: hashed while receiving; storage: read back and hashed)',
+  labelNames: ['source'] as const,
+  registers: [registry],
+});
 export const finishToFinalSeconds = new Histogram({
   name: 'tusvault_finish_to_final_seconds',
   help: 'From the last byte of an upload to its final status, in seconds, by final status',
@@ -71,6 +83,16 @@ export const finishToFinalSeconds = new Histogram({
   buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
   registers: [registry],
 });
+
+// The scheduled lifecycle sweep (tasks/lifecycle.ts) by outcome; both series exist from the start
+// so an alert on increase() sees the first error.
+export const lifecycleRuns = new Counter({
+  name: 'tusvault_lifecycle_runs_total',
+  help: 'Scheduled lifecycle sweeps by outcome (ok, error)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+for (const outcome of ['ok', 'error']) lifecycleRuns.inc({ outcome }, 0);
 
 // Webhooks: attempts by event type and outcome (delivered, retry, failed), and how long each took.
 export const webhookAttempts = new Counter({
@@ -85,6 +107,23 @@ export const webhookAttemptSeconds = new Histogram({
   buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   registers: [registry],
 });
+// How late the application learns of a change: retries and their backoff included.
+export const webhookDeliveryLatency = new Histogram({
+  name: 'tusvault_webhook_delivery_latency_seconds',
+  help: 'From the change that caused a webhook event to its delivery, in seconds (retries included)',
+  labelNames: ['event'] as const,
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400],
+  registers: [registry],
+});
+// The pre-create hook's answers (src/webhooks/pre-create.ts), every outcome from zero.
+export const preCreateHookAnswers = new Counter({
+  name: 'tusvault_pre_create_hook_answers_total',
+  help: 'Pre-create hook answers by outcome (accepted, refused, unavailable: 503, failed_open: accepted unasked)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+export type PreCreateOutcome = 'accepted' | 'refused' | 'unavailable' | 'failed_open';
+for (const outcome of ['accepted', 'refused', 'unavailable', 'failed_open'] satisfies PreCreateOutcome[]) preCreateHookAnswers.inc({ outcome }, 0);
 
 /** Times an async step into processingStepSeconds. */
 export async function timed<T>(step: string, work: () => Promise<T>): Promise<T> {
@@ -100,6 +139,7 @@ export interface DatabaseGaugeSource {
   queue(): Promise<Array<{ state: string; count: number }>>;
   uploads(): Promise<Array<{ status: string; count: number }>>;
   dedup(): Promise<{ bytesSaved: number; sharedBlobs: number }>;
+  webhookBacklog(): Promise<{ pending: number; oldestSeconds: number }>;
 }
 
 // Set by the composition root; the gauges below read through it at scrape time.
@@ -147,5 +187,21 @@ new Gauge({
   registers: [registry],
   async collect() {
     this.set((await source?.dedup())?.sharedBlobs ?? 0);
+  },
+});
+new Gauge({
+  name: 'tusvault_webhook_backlog',
+  help: 'Webhook deliveries not yet delivered (pending), cluster-wide',
+  registers: [registry],
+  async collect() {
+    this.set((await source?.webhookBacklog())?.pending ?? 0);
+  },
+});
+new Gauge({
+  name: 'tusvault_webhook_backlog_oldest_seconds',
+  help: 'Age of the oldest pending webhook delivery in seconds (0 when none)',
+  registers: [registry],
+  async collect() {
+    this.set((await source?.webhookBacklog())?.oldestSeconds ?? 0);
   },
 });

@@ -23,6 +23,7 @@ import type { Logger } from './logger.js';
 import { createClamdScanner } from './scan/clamd.js';
 import type { Scanner } from './scan/scanner.js';
 import { createStorage } from './storage/index.js';
+import { ArrivalDigests, withArrivalDigests } from './storage/digesting-store.js';
 import { UploadEvents } from './events/upload-events.js';
 import { PostgresLocker } from './tus/pg-locker.js';
 import { ownerOfReceiving } from './tus/request-context.js';
@@ -30,8 +31,10 @@ import { createTusEndpoint } from './tus/endpoint.js';
 import { createTusServer } from './tus/server.js';
 import { startWorker, type WorkerHandle } from './worker/runner.js';
 import type { HookDeps } from '../hooks/deps.js';
-import { acceptAll } from './webhooks/pre-create.js';
+import { configuredPreCreateHook } from './webhooks/pre-create.js';
 import { uploadLifecycle } from '../hooks/lifecycle.js';
+import { crontab, taskList } from '../tasks/registry.js';
+import { setUpDirectUploads } from './direct/setup.js';
 
 export interface Running {
   /** Base URL of the HTTP server (for ROLE=worker, its probes and metrics). */
@@ -132,9 +135,10 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
 
     let worker: WorkerHandle | null = null;
     if (config.role !== 'api') {
+      const tasks = taskList({ db: database.db, sql: database.sql, storage, config, logger, scanner });
       worker = await startWorker(
-        { db: database.db, sql: database.sql, storage, config, logger, scanner },
-        { connectionString: url, concurrency: config.workerConcurrency },
+        { sql: database.sql, logger },
+        { connectionString: url, concurrency: config.workerConcurrency, taskList: tasks, crontab: crontab(config.lifecycleSchedule) },
       );
       cleanups.push(() => worker!.stop());
     }
@@ -154,13 +158,16 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       await events.start();
       cleanups.push(() => events.stop());
 
+      // The running digests of the uploads this process receives: this process's own.
+      const arrivals = new ArrivalDigests({ maxIdleMs: config.uploadExpiryMs });
       const hooks: HookDeps = {
         db: database.db,
         config,
         logger,
         records: uploadRecords(database.db, { quota: config.quota, maxAttempts: config.jobMaxAttempts }),
         storedOffset: async (uploadId) => (await storage.tusStore.getUpload(uploadId)).offset,
-        preCreate: acceptAll,
+        takeArrivalDigest: (uploadId, size) => arrivals.take(uploadId, size),
+        preCreate: configuredPreCreateHook(config, logger),
       };
       const spoolDirectory = await createSpoolDirectory(config.dataDir);
       cleanups.push(() => rm(spoolDirectory, { recursive: true, force: true }));
@@ -168,7 +175,8 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       const tus = createTusServer({
         config,
         spoolDirectory,
-        storage,
+        // Bytes written through @tus/server are hashed on their way in (issue #23).
+        storage: withArrivalDigests(storage, arrivals),
         locker,
         lifecycle,
         mapError: (error) => {
@@ -205,6 +213,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         endpoint,
         events,
         authenticator,
+        direct: await setUpDirectUploads(config, hooks, storage, logger),
       });
       const server = app;
       cleanups.push(async () => {

@@ -10,9 +10,9 @@
 import type { Task } from 'graphile-worker';
 import { fileRowFromSnapshot, toFileRecord } from '../src/db/file-record.js';
 import { parsePayload } from '../src/db/jobs.js';
-import { enqueueDeliveries, findEndpoint, pendingDeliveries, recordAttempt } from '../src/db/webhooks.js';
+import { enqueueDeliveries, findEndpoint, pendingDeliveries, recordAttempt, signingSecrets } from '../src/db/webhooks.js';
 import type { WebhookEventRow } from '../src/db/schema.js';
-import { webhookAttemptSeconds, webhookAttempts } from '../src/metrics.js';
+import { webhookAttemptSeconds, webhookAttempts, webhookDeliveryLatency } from '../src/metrics.js';
 import { sendWebhook } from '../src/webhooks/send.js';
 import { isLastAttempt, type TaskDeps } from './deps.js';
 
@@ -34,13 +34,16 @@ export function deliverWebhook(deps: TaskDeps): Task<'deliver_webhook'> {
     const pending = await pendingDeliveries(deps.db, endpointId, uploadId);
     for (const [index, { delivery, event }] of pending.entries()) {
       const result = await sendWebhook(
-        { url: endpoint.url, id: event.id, body: webhookBody(event), secrets: [endpoint.secret] },
+        { url: endpoint.url, id: event.id, body: webhookBody(event), secrets: signingSecrets(endpoint) },
         { timeoutMs: deps.config.webhook.timeoutMs, allowPrivate: deps.config.webhook.allowPrivate },
       );
       webhookAttemptSeconds.observe(result.durationMs / 1000);
       await recordAttempt(deps.db, delivery.id, { ...result, last });
       webhookAttempts.inc({ event: event.type, outcome: result.ok ? 'delivered' : last ? 'failed' : 'retry' });
-      if (result.ok) continue;
+      if (result.ok) {
+        webhookDeliveryLatency.observe({ event: event.type }, (Date.now() - event.occurredAt.getTime()) / 1000);
+        continue;
+      }
       helpers.logger.warn(`webhook ${event.type} ${event.id} to ${endpoint.url}: ${result.error}`);
       // The later events of this file get their own attempts once this one is given up.
       if (last && index < pending.length - 1) await enqueueDeliveries(deps.db, endpointId, uploadId, endpoint.maxAttempts);

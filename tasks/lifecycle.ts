@@ -5,12 +5,17 @@
 import type { Task } from 'graphile-worker';
 import { parsePayload } from '../src/db/jobs.js';
 import { runCleanup } from '../src/lifecycle/cleanup.js';
+import { lifecycleRuns } from '../src/metrics.js';
 import type { TaskDeps } from './deps.js';
 
 export function lifecycle(deps: TaskDeps): Task<'lifecycle'> {
   return async (rawPayload) => {
     parsePayload('lifecycle', rawPayload);
-    const report = await runCleanup(deps, deps.config, { dryRun: false });
+    const report = await runCleanup(deps, deps.config, { dryRun: false }).catch((error: unknown) => {
+      lifecycleRuns.inc({ outcome: 'error' });
+      throw error;
+    });
+    lifecycleRuns.inc({ outcome: 'ok' });
     const summary = Object.fromEntries(
       (['expired', 'rejected', 'quarantined', 'blobs', 'orphans'] as const).map((k) => [k, { count: report[k].count, bytes: report[k].bytes }]),
     );

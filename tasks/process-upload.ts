@@ -1,5 +1,6 @@
 // process_upload: the first step after the last byte arrives.
-//   1. one streaming pass over the stored bytes: SHA-256, MD5, size, the first 64 KiB;
+//   1. one streaming pass over the stored bytes: SHA-256, MD5, size, the first 64 KiB — or, when
+//      the job carries the digests computed as the bytes arrived, only the first 64 KiB;
 //   2. the bytes must be what the upload declared (magic bytes vs declared kind), else rejected;
 //   3. content de-duplication: take a reference on the blob of these bytes (creating it, and
 //      enqueueing its scan and metadata steps, if the bytes are new); a duplicate's own copy is
@@ -8,14 +9,14 @@
 //      bytes), finalize now.
 // Every step is guarded in the database, so running this job twice changes nothing.
 import type { Task } from 'graphile-worker';
-import { parsePayload, StoredUpload } from '../src/db/jobs.js';
-import { timed } from '../src/metrics.js';
+import { parsePayload, StoredUpload, type ContentDigest } from '../src/db/jobs.js';
+import { timed, uploadDigests } from '../src/metrics.js';
 import { findUpload } from '../src/db/uploads.js';
 import { failUploads, finalizeBlob, linkBlob, rejectUpload } from '../src/db/processing.js';
 import type { Logger } from '../src/logger.js';
 import { ObjectNotFoundError } from '../src/storage/types.js';
 import { declaredKindMatches, sniff, type Kind } from './parsers/sniff.js';
-import { digestStream } from './steps/digest.js';
+import { digestStream, digestWithKnownHashes } from './steps/digest.js';
 import { metadataFromHead } from './steps/metadata.js';
 import { errorMessage, isLastAttempt, stepOptions, type TaskDeps, observeFinal } from './deps.js';
 
@@ -32,12 +33,18 @@ export function processUpload(deps: TaskDeps): Task<'process_upload'> {
    * Digest, type check and link of the upload's stored bytes. False when the record had already
    * moved on (linked, finalized, deleted): nothing was applied, the caller looks at the record.
    */
-  async function processBytes(uploadId: string, upload: StoredUpload, log: Logger): Promise<boolean> {
+  async function processBytes(uploadId: string, upload: StoredUpload, arrivalDigest: ContentDigest | null, log: Logger): Promise<boolean> {
     const key = upload.storageKey;
     await deps.storage.completeUpload(key);
     const started = performance.now();
-    const digest = await timed('digest', async () => digestStream(await deps.storage.read(key, undefined, upload.size)));
-    log.info({ size: digest.size, ms: Math.round(performance.now() - started) }, 'digested');
+    const fromArrival = arrivalDigest !== null && upload.size !== null;
+    const digest = await timed('digest', async () =>
+      fromArrival
+        ? digestWithKnownHashes(deps.storage, key, upload.size!, arrivalDigest)
+        : digestStream(await deps.storage.read(key, undefined, upload.size)),
+    );
+    uploadDigests.inc({ source: fromArrival ? 'arrival' : 'storage' });
+    log.info({ size: digest.size, ms: Math.round(performance.now() - started), hashedOnArrival: fromArrival }, 'digested');
     if (upload.size !== null && digest.size !== upload.size) {
       // tus reported the upload complete, so this is storage losing or adding bytes.
       throw new Error(`stored size ${digest.size} differs from the upload length ${upload.size}`);
@@ -83,14 +90,16 @@ export function processUpload(deps: TaskDeps): Task<'process_upload'> {
   return async (rawPayload, helpers) => {
     const payload = parsePayload('process_upload', rawPayload);
     const { uploadId } = payload;
+    // The bytes of a `processing` upload never change: the digests stay right for every attempt.
+    const arrivalDigest = payload.digest ?? null;
     const log = deps.logger.child({ task: helpers.job.task_identifier, uploadId, attempt: helpers.job.attempts });
     try {
       // First attempt: straight from the job's facts (the record stays the truth: every transition
       // below is guarded by its state). A retry may follow a link that committed, so it reads the
       // record first (its bytes may now be the blob's, or gone as a duplicate).
-      const known = helpers.job.attempts === 1 ? StoredUpload.safeParse(payload.upload) : null;
-      if (known?.success) {
-        const applied = await processBytes(uploadId, known.data, log).catch((error: unknown) => {
+      const facts = helpers.job.attempts === 1 ? StoredUpload.safeParse(payload.upload) : null;
+      if (facts?.success) {
+        const applied = await processBytes(uploadId, facts.data, arrivalDigest, log).catch((error: unknown) => {
           // Missing bytes may mean the record moved on (deleted): the record decides below.
           if (error instanceof ObjectNotFoundError) return false;
           throw error;
@@ -106,7 +115,7 @@ export function processUpload(deps: TaskDeps): Task<'process_upload'> {
         return;
       }
       if (upload.storageKey === null) throw new Error(`upload ${uploadId} has neither a blob nor stored bytes`);
-      await processBytes(uploadId, { storageKey: upload.storageKey, size: upload.size, kind: upload.kind as Kind, mimeType: upload.mimeType }, log);
+      await processBytes(uploadId, { storageKey: upload.storageKey, size: upload.size, kind: upload.kind as Kind, mimeType: upload.mimeType }, arrivalDigest, log);
     } catch (error) {
       if (error instanceof ObjectNotFoundError || isLastAttempt(helpers.job)) {
         const reason =

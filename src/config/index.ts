@@ -186,6 +186,22 @@ export function isWebhookSecret(v: string): boolean {
   return m !== null && Buffer.from(m[1]!, 'base64').length >= 16;
 }
 
+// `whsec_new whsec_old` (or comma-separated): during a rotation both sign, the new one first.
+const webhookSecrets = z
+  .string()
+  .optional()
+  .transform((v, ctx): string[] => {
+    const items = (v ?? '').split(/[\s,]+/).filter(Boolean);
+    if (items.length > 2 || items.some((s) => !isWebhookSecret(s))) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected one or two Standard Webhooks secrets (whsec_ followed by the base64 of at least 16 random bytes), separated by a space or comma',
+      });
+      return z.NEVER;
+    }
+    return [...new Set(items)];
+  });
+
 const tusPath = z
   .string()
   .optional()
@@ -274,6 +290,7 @@ const envSchema = z.object({
   S3_SECRET_ACCESS_KEY: optionalString,
   S3_FORCE_PATH_STYLE: bool(false),
   S3_PART_SIZE: size(8 * 2 ** 20),
+  S3_PRESIGN_EXPIRY: duration(15 * 60_000),
   DATABASE_URL: url(['postgres:', 'postgresql:']),
   DATABASE_POOL_SIZE: int(20, 2, 1000),
   ROLE: enumOf(['all', 'api', 'worker'] as const, 'all'),
@@ -340,15 +357,21 @@ const envSchema = z.object({
   // At most this many partial uploads in one `Upload-Concat: final;…` (each listed use counts).
   CONCAT_MAX_PARTS: int(100, 1, 10_000),
   WEBHOOK_URL: url(['http:', 'https:']),
-  WEBHOOK_SECRET: optionalString.refine((v) => v === undefined || isWebhookSecret(v), {
-    message: 'expected a Standard Webhooks secret: whsec_ followed by the base64 of at least 16 random bytes',
-  }),
+  WEBHOOK_SECRET: webhookSecrets,
   WEBHOOK_EVENTS: webhookEventList,
   WEBHOOK_TIMEOUT: duration(10_000),
   // graphile-worker waits exp(min(attempt, 10)) s after a failed attempt: 13 attempts span ~22 h.
   WEBHOOK_MAX_ATTEMPTS: int(13, 1, 100),
   WEBHOOK_ALLOW_PRIVATE: bool(false),
+  // Events whose deliveries all succeeded are purged by the lifecycle sweep after this long.
+  WEBHOOK_RETENTION: duration(30 * 86_400_000),
+  // Asked before every creation (src/webhooks/pre-create.ts); signed with WEBHOOK_SECRET.
+  PRE_CREATE_HOOK_URL: url(['http:', 'https:']),
+  PRE_CREATE_HOOK_TIMEOUT: duration(5_000),
+  PRE_CREATE_HOOK_FAIL_OPEN: bool(false),
   LOG_LEVEL: enumOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+  // pretty: readable lines; json: one object a line; auto: pretty on a terminal, json otherwise.
+  LOG_FORMAT: enumOf(['auto', 'pretty', 'json'] as const, 'auto'),
 });
 
 type Env = z.output<typeof envSchema>;
@@ -372,6 +395,8 @@ function toConfig(e: Env) {
       secretAccessKey: e.S3_SECRET_ACCESS_KEY,
       forcePathStyle: e.S3_FORCE_PATH_STYLE,
       partSize: e.S3_PART_SIZE ?? 8 * 2 ** 20,
+      // How long a presigned request of a direct-to-bucket upload stays valid.
+      presignExpiryMs: e.S3_PRESIGN_EXPIRY,
     },
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
@@ -399,6 +424,7 @@ function toConfig(e: Env) {
     kindMaxSizes: e.KIND_MAX_SIZES,
     uploadExpiryMs: e.UPLOAD_EXPIRY,
     rejectedRetentionMs: e.REJECTED_RETENTION,
+    webhookRetentionMs: e.WEBHOOK_RETENTION,
     quarantineRetentionMs: e.QUARANTINE_RETENTION,
     reconcileAfterMs: e.RECONCILE_AFTER,
     lifecycleSchedule: e.LIFECYCLE_SCHEDULE,
@@ -418,13 +444,19 @@ function toConfig(e: Env) {
     },
     webhook: {
       url: e.WEBHOOK_URL,
-      secret: e.WEBHOOK_SECRET,
+      secrets: e.WEBHOOK_SECRET,
       events: e.WEBHOOK_EVENTS,
       timeoutMs: e.WEBHOOK_TIMEOUT,
       maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
       allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
     },
+    preCreateHook: {
+      url: e.PRE_CREATE_HOOK_URL,
+      timeoutMs: e.PRE_CREATE_HOOK_TIMEOUT,
+      failOpen: e.PRE_CREATE_HOOK_FAIL_OPEN,
+    },
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
   };
 }
 
@@ -466,8 +498,11 @@ function crossCheck(e: Env, raw: Record<string, string | undefined>): string[] {
   if (e.S3_PART_SIZE !== null && e.S3_PART_SIZE < 5 * 2 ** 20) {
     problems.push(`S3_PART_SIZE=${JSON.stringify(raw.S3_PART_SIZE)}: S3 needs parts of at least 5MiB`);
   }
-  if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) {
+  if (e.WEBHOOK_URL && e.WEBHOOK_SECRET.length === 0) {
     problems.push('WEBHOOK_URL is set but WEBHOOK_SECRET is not: webhooks are always signed (a whsec_ secret)');
+  }
+  if (e.PRE_CREATE_HOOK_URL && e.WEBHOOK_SECRET.length === 0) {
+    problems.push('PRE_CREATE_HOOK_URL is set but WEBHOOK_SECRET is not: the hook\'s requests are signed with it (a whsec_ secret)');
   }
   return problems;
 }

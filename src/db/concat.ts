@@ -32,6 +32,8 @@ export interface NewFinal {
   kind: Kind;
   size: number;
   tusMetadata: Record<string, string | null>;
+  /** What the application's pre-create hook attached. */
+  appMetadata?: Record<string, unknown> | null;
   uploadConcat: string;
   parts: string[];
   expiresAt: Date;

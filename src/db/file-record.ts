@@ -28,6 +28,7 @@ export interface FileRecordData {
   metadataError: string | null;
   transport: 'tus' | 'ietf' | 's3-direct';
   interopVersion: number | null;
+  appMetadata: Record<string, unknown> | null;
 }
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
@@ -64,6 +65,7 @@ export function toFileRecord(row: FileRow): FileRecordData {
     metadataError: blob?.metadataError ?? null,
     transport: upload.transport ?? 'tus',
     interopVersion: upload.interopVersion ?? null,
+    appMetadata: upload.appMetadata ?? null,
   };
 }
 

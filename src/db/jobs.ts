@@ -17,6 +17,10 @@ import type { Executor } from './tx.js';
 const uploadId = z.string().regex(/^[0-9a-f]{32}$/);
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 
+/** An upload's content digests, hex (what `process_upload` may be handed instead of hashing). */
+export const ContentDigest = z.object({ sha256, md5: z.string().regex(/^[0-9a-f]{32}$/) });
+export type ContentDigest = z.infer<typeof ContentDigest>;
+
 /** What processing needs of an upload; none of it changes once the upload is `processing`. */
 export const StoredUpload = z.object({
   storageKey: z.string(),
@@ -49,12 +53,19 @@ export const JOBS = {
       // enqueued elsewhere, or before this field existed, have only the id). They let the first
       // attempt skip reading the record; the record stays the truth.
       upload: z.unknown().optional(),
+      // SHA-256 and MD5 of every byte, hashed as they arrived (src/storage/digesting-store.ts):
+      // processing then does not read the bytes back to hash them. Absent: it hashes them itself.
+      digest: ContentDigest.nullable().optional(),
     }),
     key: keyedBy('process', 'uploadId'),
-    /** The payload built in SQL from an `uploads` row (`row`), for the statement that finishes uploads. */
-    payloadFromRow: (row: SQL): SQL => sql`json_build_object(
+    /**
+     * The payload built in SQL from an `uploads` row (`row`), for the statement that finishes
+     * uploads; `digest` names the row's columns holding the arrival digest (null when unknown).
+     */
+    payloadFromRow: (row: SQL, digest: { sha256: SQL; md5: SQL }): SQL => sql`json_build_object(
       'uploadId', ${row}.id,
-      'upload', json_build_object('storageKey', ${row}.storage_key, 'size', ${row}.size, 'kind', ${row}.kind, 'mimeType', ${row}.mime_type))`,
+      'upload', json_build_object('storageKey', ${row}.storage_key, 'size', ${row}.size, 'kind', ${row}.kind, 'mimeType', ${row}.mime_type),
+      'digest', case when ${digest.sha256} is null then null else json_build_object('sha256', ${digest.sha256}, 'md5', ${digest.md5}) end)`,
   },
   /** Metadata of one blob, computed once for every upload of the same bytes. */
   extract_metadata: { payload: z.object({ sha256 }), key: keyedBy('metadata', 'sha256') },

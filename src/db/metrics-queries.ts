@@ -1,6 +1,7 @@
 // Cluster-wide numbers for the Prometheus gauges (read at scrape time).
 import { sql } from 'drizzle-orm';
 import type { Db } from './client.js';
+import { webhookBacklog } from './webhooks.js';
 
 export function databaseGaugeQueries(db: Db) {
   return {
@@ -22,5 +23,6 @@ export function databaseGaugeQueries(db: Db) {
         select coalesce(sum((ref_count - 1) * size), 0) as saved, count(*) as shared from blobs where ref_count > 1`);
       return { bytesSaved: Number(row?.saved ?? 0), sharedBlobs: Number(row?.shared ?? 0) };
     },
+    webhookBacklog: () => webhookBacklog(db),
   };
 }

@@ -145,6 +145,10 @@ export const uploads = pgTable(
     // and for the IETF resumable upload draft its interop version.
     transport: text('transport').$type<'tus' | 'ietf' | 's3-direct'>().notNull().default('tus'),
     interopVersion: smallint('interop_version'),
+    // What the application's pre-create hook attached (PRE_CREATE_HOOK_URL), shown in the record.
+    appMetadata: jsonb('app_metadata').$type<Record<string, unknown>>(),
+    // A direct-to-bucket upload's S3 multipart upload id (its key is storage_key).
+    directUploadId: text('direct_upload_id'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
     completedAt: ts('completed_at'),
@@ -164,6 +168,7 @@ export const uploads = pgTable(
     index('uploads_owner_unfinished_idx').on(t.ownerId).where(sql`${t.status} = 'uploading'`),
     index('uploads_finalized_idx').on(t.status, t.finalizedAt),
     index('uploads_created_idx').on(t.createdAt),
+    uniqueIndex('uploads_direct_upload_id_idx').on(t.directUploadId).where(sql`${t.directUploadId} is not null`),
     check('uploads_size_nonneg', sql`${t.size} is null or ${t.size} >= 0`),
   ],
 );
@@ -213,6 +218,10 @@ export const webhookEndpoints = pgTable(
     id: uuid('id').primaryKey().defaultRandom(),
     url: text('url').notNull(),
     secret: text('secret').notNull(),
+    // The secret a rotation replaced: it signs too (a second `v1,` signature) until `until`
+    // (null: until retired; WEBHOOK_SECRET's second secret).
+    previousSecret: text('previous_secret'),
+    previousSecretUntil: ts('previous_secret_until'),
     events: text('events').array(),
     enabled: boolean('enabled').notNull().default(true),
     fromConfig: boolean('from_config').notNull().default(false),
@@ -238,7 +247,11 @@ export const webhookEvents = pgTable(
     occurredAt: ts('occurred_at').notNull().defaultNow(),
     snapshot: jsonb('snapshot').$type<{ upload: Record<string, unknown>; blob: Record<string, unknown> | null }>().notNull(),
   },
-  (t) => [index('webhook_events_upload_idx').on(t.uploadId, t.seq)],
+  (t) => [
+    index('webhook_events_upload_idx').on(t.uploadId, t.seq),
+    // The retention purge (WEBHOOK_RETENTION) reads the oldest events.
+    index('webhook_events_occurred_idx').on(t.occurredAt),
+  ],
 );
 
 export const WEBHOOK_DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
@@ -269,6 +282,8 @@ export const webhookDeliveries = pgTable(
   (t) => [
     index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.createdAt),
     index('webhook_deliveries_pending_idx').on(t.endpointId, t.uploadId).where(sql`${t.status} = 'pending'`),
+    // An event's deliveries: the purge's check and its cascade.
+    index('webhook_deliveries_event_idx').on(t.eventId),
   ],
 );
 

@@ -5,7 +5,7 @@ import { audit, AUDIT } from './audit.js';
 import type { Db } from './client.js';
 import { coalesce, type CoalesceOptions } from './coalesce.js';
 import { removeFile } from './files.js';
-import { JOBS, jobSpec } from './jobs.js';
+import { JOBS, jobSpec, type ContentDigest } from './jobs.js';
 import { reservation, reserveForUpload, type QuotaDefaults } from './quota.js';
 import { owners, uploads, type UploadRow } from './schema.js';
 import type { Executor } from './tx.js';
@@ -24,8 +24,12 @@ export interface NewUpload {
   /** Bytes an upload of unknown length holds from the start: the body of its creation request. */
   reserveBytes?: number;
   /** The wire protocol that creates it (default tus) and, for the IETF draft, its interop version. */
-  transport?: 'tus' | 'ietf';
+  transport?: 'tus' | 'ietf' | 's3-direct';
   interopVersion?: number | null;
+  /** What the application's pre-create hook attached (src/webhooks/pre-create.ts). */
+  appMetadata?: Record<string, unknown> | null;
+  /** Where its bytes land (default: the upload id, as the tus stores name them). */
+  storageKey?: string;
 }
 
 async function ensureOwner(db: Executor, ownerId: string): Promise<void> {
@@ -63,9 +67,10 @@ export async function insertUpload(
       status: 'uploading',
       reservedBytes,
       quotaState: 'reserved',
-      storageKey: input.id,
+      storageKey: input.storageKey ?? input.id,
       transport: input.transport ?? 'tus',
       interopVersion: input.interopVersion ?? null,
+      appMetadata: input.appMetadata ?? null,
       tusMetadata: input.tusMetadata,
       uploadConcat: input.uploadConcat ?? null,
       concatParts: input.concatParts ?? null,
@@ -112,8 +117,10 @@ export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], 
       files: partial ? 0 : 1,
       tus_metadata: input.tusMetadata,
       upload_concat: input.uploadConcat ?? null,
+      storage_key: input.storageKey ?? input.id,
       transport: input.transport ?? 'tus',
       interop_version: input.interopVersion ?? null,
+      app_metadata: input.appMetadata ?? null,
       expires_at: input.expiresAt?.toISOString() ?? null,
       details: { filename: input.filename, kind: input.kind, size: input.size },
     };
@@ -124,7 +131,7 @@ export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], 
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(
         id text, owner_id text, filename text, mime_type text, kind text, size bigint, reserve bigint, files int,
-        tus_metadata jsonb, upload_concat text, transport text, interop_version smallint, expires_at timestamptz, details jsonb)
+        tus_metadata jsonb, upload_concat text, storage_key text, transport text, interop_version smallint, app_metadata jsonb, expires_at timestamptz, details jsonb)
     ),
     demand as (
       select owner_id, sum(reserve)::bigint as bytes, sum(files)::int as files, max(coalesce(size, nullif(reserve, 0))) as largest,
@@ -142,9 +149,9 @@ export async function insertUploadRecords(db: Db, inputs: readonly NewUpload[], 
     ),
     created as (
       insert into uploads (id, owner_id, filename, mime_type, kind, size, status, reserved_bytes, quota_state,
-                           storage_key, tus_metadata, upload_concat, transport, interop_version, expires_at)
+                           storage_key, tus_metadata, upload_concat, transport, interop_version, app_metadata, expires_at)
       select i.id, i.owner_id, i.filename, i.mime_type, i.kind, i.size, 'uploading', i.reserve, 'reserved',
-             i.id, i.tus_metadata, i.upload_concat, i.transport, i.interop_version, i.expires_at
+             i.storage_key, i.tus_metadata, i.upload_concat, i.transport, i.interop_version, i.app_metadata, i.expires_at
       from input i join reserve r on r.id = i.owner_id
       returning id
     ),
@@ -196,6 +203,13 @@ export async function findUpload(db: Executor, id: string): Promise<UploadRow | 
   return row;
 }
 
+/** An upload whose bytes all arrived: its length and, when hashed on arrival, its digests. */
+export interface FinishedUpload {
+  id: string;
+  size: number;
+  digest?: ContentDigest | null;
+}
+
 /**
  * All bytes arrived: marks uploads `processing` and enqueues their processing jobs in ONE
  * statement, so a finished upload can never lose its job (and several finishing at once share a
@@ -205,19 +219,20 @@ export async function findUpload(db: Executor, id: string): Promise<UploadRow | 
  */
 export async function markUploadsFinished(
   db: Db,
-  finished: readonly { id: string; size: number }[],
+  finished: readonly FinishedUpload[],
   options: { maxAttempts: number },
 ): Promise<boolean[]> {
   // The job carries what it needs of the upload and what cannot change any more (where its bytes
   // are, their length, the declared kind), so its first attempt does not read the record back.
   const processJob = jobSpec('process_upload', {
-    payload: JOBS.process_upload.payloadFromRow(sql`finished`),
+    payload: JOBS.process_upload.payloadFromRow(sql`finished`, { sha256: sql`finished.arrival_sha256`, md5: sql`finished.arrival_md5` }),
     key: JOBS.process_upload.key.sql(sql`finished.id`),
     maxAttempts: options.maxAttempts,
   });
+  const input = finished.map(({ id, size, digest }) => ({ id, size, sha256: digest?.sha256 ?? null, md5: digest?.md5 ?? null }));
   const rows = await db.execute<{ id: string; jobs: number }>(sql`
     with input as (
-      select * from jsonb_to_recordset(${JSON.stringify(finished)}::jsonb) as x(id text, size bigint)
+      select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(id text, size bigint, sha256 text, md5 text)
     ),
     finished as (
       update uploads u
@@ -225,7 +240,7 @@ export async function markUploadsFinished(
       from input i
       -- Partial uploads (tus concatenation) are chunks of a file, not files: never processed.
       where u.id = i.id and u.status = 'uploading' and coalesce(u.upload_concat, '') <> 'partial'
-      returning u.id, u.owner_id, i.size, u.storage_key, u.kind, u.mime_type
+      returning u.id, u.owner_id, i.size, u.storage_key, u.kind, u.mime_type, i.sha256 as arrival_sha256, i.md5 as arrival_md5
     ),
     specs as (
       select array_agg(${processJob}) as specs
@@ -283,8 +298,8 @@ export async function markUploadTerminated(db: Db, id: string, ownerId: string):
 /** Creation and finish of uploads as the tus hooks call them, many at once as one statement. */
 export interface UploadRecords {
   create(input: NewUpload): Promise<void>;
-  /** True when this call started the upload's processing. */
-  finish(id: string, size: number): Promise<boolean>;
+  /** True when this call started the upload's processing; `digest`: its bytes' digests, if known. */
+  finish(id: string, size: number, digest?: ContentDigest | null): Promise<boolean>;
 }
 
 export function uploadRecords(
@@ -295,9 +310,9 @@ export function uploadRecords(
   // calls that arrive meanwhile go next, together (two at a time made batches of one or two).
   const batching = options.batching ?? { maxBatch: 64, maxInFlight: 1, retryAlone: (error: unknown) => !isDatabaseUnavailable(error) };
   const tryInsert = coalesce((inputs: NewUpload[]) => insertUploadRecords(db, inputs, options.quota), batching);
-  const finish = coalesce((items: { id: string; size: number }[]) => markUploadsFinished(db, items, options), batching);
+  const finish = coalesce((items: FinishedUpload[]) => markUploadsFinished(db, items, options), batching);
   return {
     create: (input) => createUploadRecord(db, input, options.quota, tryInsert),
-    finish: (id, size) => finish({ id, size }),
+    finish: (id, size, digest) => finish({ id, size, digest: digest ?? null }),
   };
 }

@@ -15,11 +15,20 @@ import {
 
 /** Makes the WEBHOOK_URL endpoint the table's `fromConfig` row (disabled when WEBHOOK_URL is unset). */
 export async function syncConfiguredEndpoint(db: Executor, webhook: Config['webhook']): Promise<void> {
-  if (!webhook.url || !webhook.secret) {
+  const [secret, previousSecret = null] = webhook.secrets;
+  if (!webhook.url || !secret) {
     await db.update(webhookEndpoints).set({ enabled: false }).where(eq(webhookEndpoints.fromConfig, true));
     return;
   }
-  const values = { url: webhook.url, secret: webhook.secret, events: webhook.events, enabled: true, maxAttempts: webhook.maxAttempts };
+  const values = {
+    url: webhook.url,
+    secret,
+    previousSecret,
+    previousSecretUntil: null,
+    events: webhook.events,
+    enabled: true,
+    maxAttempts: webhook.maxAttempts,
+  };
   await db
     .insert(webhookEndpoints)
     .values({ ...values, fromConfig: true })
@@ -40,6 +49,39 @@ export async function listEndpoints(db: Executor): Promise<WebhookEndpointRow[]>
 
 export async function findEndpoint(db: Executor, id: string): Promise<WebhookEndpointRow | undefined> {
   const [row] = await db.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, id));
+  return row;
+}
+
+/** The secrets that sign an endpoint's requests: its secret, and the one it replaced while that is kept. */
+export function signingSecrets(endpoint: Pick<WebhookEndpointRow, 'secret' | 'previousSecret' | 'previousSecretUntil'>, at = new Date()): string[] {
+  const keep = endpoint.previousSecret && (endpoint.previousSecretUntil === null || endpoint.previousSecretUntil > at);
+  return keep ? [endpoint.secret, endpoint.previousSecret!] : [endpoint.secret];
+}
+
+/**
+ * Gives an endpoint (not the WEBHOOK_URL one, whose secrets come from WEBHOOK_SECRET) a new
+ * secret; the current one keeps signing for `keepPreviousMs`. Undefined when there is no such endpoint.
+ */
+export async function rotateSecret(db: Executor, id: string, secret: string, keepPreviousMs: number): Promise<WebhookEndpointRow | undefined> {
+  const [row] = await db
+    .update(webhookEndpoints)
+    .set({
+      previousSecret: sql`${webhookEndpoints.secret}`,
+      previousSecretUntil: sql`now() + make_interval(secs => ${keepPreviousMs / 1000})`,
+      secret,
+    })
+    .where(and(eq(webhookEndpoints.id, id), eq(webhookEndpoints.fromConfig, false)))
+    .returning();
+  return row;
+}
+
+/** Stops signing with the secret a rotation replaced, now. */
+export async function retirePreviousSecret(db: Executor, id: string): Promise<WebhookEndpointRow | undefined> {
+  const [row] = await db
+    .update(webhookEndpoints)
+    .set({ previousSecret: null, previousSecretUntil: null })
+    .where(and(eq(webhookEndpoints.id, id), eq(webhookEndpoints.fromConfig, false)))
+    .returning();
   return row;
 }
 
@@ -122,4 +164,30 @@ export async function retryDelivery(db: Executor, deliveryId: string): Promise<W
     if (endpoint) await enqueueDeliveries(tx, row.endpointId, row.uploadId, endpoint.maxAttempts);
     return row;
   });
+}
+
+/** Deliveries still to send, and how long the oldest has waited (for the backlog gauges). */
+export async function webhookBacklog(db: Executor): Promise<{ pending: number; oldestSeconds: number }> {
+  const [row] = await db.execute<{ pending: unknown; oldest: unknown }>(sql`
+    select count(*) as pending, coalesce(extract(epoch from now() - min(created_at)), 0) as oldest
+    from webhook_deliveries where status = 'pending'`);
+  return { pending: Number(row?.pending ?? 0), oldestSeconds: Number(row?.oldest ?? 0) };
+}
+
+/**
+ * Webhook events that happened before `before` and were delivered to every endpoint they were
+ * for (their deliveries go with them: on delete cascade), oldest first, at most `limit`: deleted,
+ * or only counted when `dryRun`. Events with a pending or failed delivery stay (retry, inspection).
+ */
+export async function purgeDeliveredEvents(db: Executor, before: Date, options: { dryRun: boolean; limit: number }): Promise<number> {
+  const old = sql`
+    select e.id from webhook_events e
+    where e.occurred_at < ${before.toISOString()}::timestamptz
+      and not exists (select 1 from webhook_deliveries d where d.event_id = e.id and d.status <> 'delivered')
+    order by e.occurred_at
+    limit ${options.limit}`;
+  const rows = options.dryRun
+    ? await db.execute<{ id: string }>(old)
+    : await db.execute<{ id: string }>(sql`delete from webhook_events where id in (${old}) returning id`);
+  return rows.length;
 }

@@ -24,6 +24,8 @@ import { filesRoutes } from './routes/files.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { openConnections } from '../metrics.js';
 import { quotaRoutes } from './routes/quota.js';
+import { s3DirectRoutes } from './routes/s3-direct.js';
+import type { DirectUploads } from '../direct/direct-uploads.js';
 import { createLinkSigner } from './signed-links.js';
 import { healthRoutes } from './routes/health.js';
 import { tusRoutes } from './routes/tus.js';
@@ -49,6 +51,8 @@ export interface AppDeps {
   endpoint: TusEndpoint;
   events: UploadEvents;
   authenticator: Authenticator;
+  /** Direct-to-bucket uploads (STORAGE=s3 only). */
+  direct?: DirectUploads | undefined;
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
@@ -174,6 +178,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(adminRoutes, { db: deps.database.db, storage: deps.storage, config, logger: deps.logger });
       await api.register(adminAnalyticsRoutes, { db: deps.database.adhoc });
       await api.register(adminWebhookRoutes, { db: deps.database.db, config });
+      if (deps.direct) await api.register(s3DirectRoutes, { direct: deps.direct });
     },
     { prefix: '/api' },
   );

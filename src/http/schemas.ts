@@ -57,6 +57,7 @@ export const FileRecord = z
     metadataError: z.string().nullable(),
     transport: z.enum(['tus', 'ietf', 's3-direct']).describe('The protocol that brought the bytes'),
     interopVersion: z.number().int().nullable().describe('For transport "ietf": the draft interop version'),
+    appMetadata: z.record(z.string(), z.unknown()).nullable().describe("What the application's pre-create hook attached (PRE_CREATE_HOOK_URL)"),
   })
   .meta({ id: 'FileRecord' });
 

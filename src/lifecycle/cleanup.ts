@@ -6,13 +6,15 @@
 //   - rejected:    rejected files older than REJECTED_RETENTION → purged;
 //   - quarantined: infected files older than QUARANTINE_RETENTION → purged (quarantined bytes go);
 //   - blobs:       content blobs nobody references → removed with their bytes;
-//   - orphans:     stored objects no record knows (older than ORPHAN_GRACE) → removed.
+//   - orphans:     stored objects no record knows (older than ORPHAN_GRACE) → removed;
+//   - webhookEvents: events older than WEBHOOK_RETENTION delivered everywhere → purged (counted).
 // Every removal writes an audit entry.
 import { inArray, sql } from 'drizzle-orm';
 import { audit, AUDIT } from '../db/audit.js';
 import type { Db } from '../db/client.js';
 import { removeFile } from '../db/files.js';
 import { blobs, uploads } from '../db/schema.js';
+import { purgeDeliveredEvents } from '../db/webhooks.js';
 import type { Logger } from '../logger.js';
 import type { ObjectStorage } from '../storage/types.js';
 
@@ -20,6 +22,7 @@ export interface LifecycleSettings {
   rejectedRetentionMs: number;
   quarantineRetentionMs: number;
   orphanGraceMs: number;
+  webhookRetentionMs: number;
 }
 
 export interface CategoryReport {
@@ -36,9 +39,12 @@ export interface CleanupReport {
   quarantined: CategoryReport;
   blobs: CategoryReport;
   orphans: CategoryReport;
+  webhookEvents: CategoryReport;
 }
 
 const BATCH = 1000;
+/** Webhook events purged per sweep at most (about three per upload). */
+const WEBHOOK_EVENT_BATCH = 50_000;
 const empty = (): CategoryReport => ({ count: 0, bytes: 0, ids: [] });
 
 interface Candidate {
@@ -66,6 +72,7 @@ export async function runCleanup(
     quarantined: empty(),
     blobs: empty(),
     orphans: empty(),
+    webhookEvents: empty(),
   };
   const record = (category: CategoryReport, candidate: Candidate) => {
     category.count++;
@@ -177,6 +184,12 @@ export async function runCleanup(
     if (page.length >= BATCH) await flush();
   }
   await flush();
+
+  // Counted, not listed: a busy server has many events a sweep.
+  report.webhookEvents.count = await purgeDeliveredEvents(db, new Date(now.getTime() - settings.webhookRetentionMs), {
+    dryRun: options.dryRun,
+    limit: WEBHOOK_EVENT_BATCH,
+  });
 
   return report;
 }

@@ -6,6 +6,7 @@ import { S3, type Part, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { S3Store, type MetadataValue } from '@tus/s3-store';
 import { ERRORS, type KvStore, type Upload as TusUpload } from '@tus/utils';
 import {
+  DIRECT_PREFIX,
   ObjectNotFoundError,
   StorageUnavailableError,
   type ByteRange,
@@ -54,7 +55,7 @@ function isNotFound(error: unknown): boolean {
   return ['NoSuchKey', 'NotFound', 'NoSuchUpload'].includes(errorName(error)) || status === 404;
 }
 
-function unavailable(action: string, key: string, error: unknown): Error {
+export function unavailable(action: string, key: string, error: unknown): Error {
   if (isNotFound(error)) return new ObjectNotFoundError(key);
   return new StorageUnavailableError(`S3 ${action} ${key} failed: ${(error as Error)?.message ?? error}`, { cause: error });
 }
@@ -303,8 +304,9 @@ class CompletableS3Store extends S3Store {
   }
 }
 
-export function createS3Storage(options: S3StorageOptions): ObjectStorage {
-  const clientConfig: S3ClientConfig = {
+/** The AWS SDK client settings for the configured bucket (shared with the presigner, s3-direct.ts). */
+export function s3ClientConfig(options: Omit<S3StorageOptions, 'partSize' | 'expirationMs'>): S3ClientConfig {
+  return {
     region: options.region,
     forcePathStyle: options.forcePathStyle,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
@@ -312,6 +314,10 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
       ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } }
       : {}),
   };
+}
+
+export function createS3Storage(options: S3StorageOptions): ObjectStorage {
+  const clientConfig = s3ClientConfig(options);
   const tusStore = new CompletableS3Store({
     partSize: options.partSize,
     cache: new NoCache(),
@@ -349,6 +355,14 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     } catch (error) {
       await client.abortMultipartUpload({ Bucket, Key: targetKey, UploadId }).catch(() => {});
       throw error;
+    }
+  }
+
+  async function abortMultipartUploadsAt(key: string): Promise<void> {
+    const { Uploads } = await client.listMultipartUploads({ Bucket, Prefix: key });
+    for (const upload of Uploads ?? []) {
+      if (upload.Key !== key || !upload.UploadId) continue;
+      await ifExists(client.abortMultipartUpload({ Bucket, Key: key, UploadId: upload.UploadId }));
     }
   }
 
@@ -464,8 +478,10 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
 
     async remove(key: string): Promise<void> {
       try {
-        // An unfinished upload also has a multipart upload to abort; tus knows its id.
+        // An unfinished upload also has a multipart upload to abort; tus knows its id, and a
+        // direct-to-bucket upload's is found by its key.
         await tusStore.remove(key).catch(() => {});
+        if (key.startsWith(DIRECT_PREFIX)) await abortMultipartUploadsAt(key);
         await client.deleteObjects({
           Bucket,
           Delete: { Objects: [key, ...TUS_SUFFIXES.map((s) => key + s)].map((Key) => ({ Key })) },

@@ -55,7 +55,7 @@ export interface ObjectStorage {
   concatenate(targetKey: string, sources: Array<{ key: string; size: number }>): Promise<void>;
   /** Moves an object to a new key (quarantine); the old key is gone afterwards. */
   move(fromKey: string, toKey: string): Promise<void>;
-  /** Removes an object and any tus bookkeeping stored beside it; missing objects are fine. */
+  /** Removes an object, any tus bookkeeping beside it and an unfinished upload at its key; missing ones are fine. */
   remove(key: string): Promise<void>;
   /** Every stored data object (not tus bookkeeping), for the orphan sweep. */
   list(): AsyncIterable<StoredObject>;
@@ -64,3 +64,5 @@ export interface ObjectStorage {
 }
 
 export const QUARANTINE_PREFIX = 'quarantine/';
+/** Where browsers and apps upload straight to the bucket (presigned requests): direct/<owner>/<id>. */
+export const DIRECT_PREFIX = 'direct/';

@@ -4,7 +4,8 @@
 //    turned into a Web ReadableStream that queues one chunk, so the socket pauses and resumes for
 //    every 64 KiB) and turns it back with Readable.fromWeb (a promise per chunk), a PassThrough
 //    proxy and a StreamLimiter. Here the Node IncomingMessage goes through one byte-limiting
-//    Transform into the store (see bench/ for the measurements).
+//    Transform into the store (see bench/ for the measurements): the endpoint hands @tus/server a
+//    TusRequest whose body is a NodeBody, and subclassed PATCH and POST handlers store it.
 // 2. The checksum extension. With `Upload-Checksum` (header, or trailer for checksum-trailer), the
 //    body is spooled to a temporary file while it is hashed, and reaches the store only if the
 //    digest matches: a mismatch (460) or an interrupted body leaves the upload and its offset as
@@ -25,32 +26,53 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
-import { ERRORS, EVENTS, type DataStore, type Upload } from '@tus/utils';
-import type { Server } from '@tus/server';
+import type { Server, ServerOptions } from '@tus/server';
+import { ERRORS, EVENTS, type CancellationContext, type DataStore, type Upload } from '@tus/utils';
 import { AppError } from '../errors.js';
 import { CHECKSUM_ALGORITHMS, parseChecksum, type ParsedChecksum } from './protocol.js';
-import { bodyStarts } from './request-headers.js';
 
-type Context = { signal: AbortSignal; abort(): void; cancel(): void };
+type Handlers = Server['handlers'];
+/** What the body path uses of a @tus/server handler (all public). */
+type BodyHandler = Pick<Handlers['PATCH'], 'store' | 'options' | 'listenerCount' | 'emit'>;
 
-interface BodyHandler {
-  store: DataStore;
-  options: { postReceiveInterval?: number };
-  listenerCount(event: string): number;
-  emit(event: string, ...args: unknown[]): boolean;
-  send(req: Request, context: Context, headers?: Headers): Promise<Response>;
-  writeToStore(body: unknown, upload: Upload, maxFileSize: number, context: Context): Promise<number>;
+/** What a Web Request body streams. */
+type Bytes = Uint8Array<ArrayBuffer>;
+
+/** The Web stream of a Node request's bytes, bridged only once something reads it. */
+function lazyWebBody(req: IncomingMessage): UnderlyingDefaultSource<Bytes> {
+  let reader: ReadableStreamDefaultReader<Bytes> | undefined;
+  return {
+    async pull(controller) {
+      reader ??= (Readable.toWeb(req) as ReadableStream<Bytes>).getReader();
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel(reason) {
+      if (reader) await reader.cancel(reason);
+      else req.destroy();
+    },
+  };
 }
 
-/** A request body to be read from the Node request rather than through a Web stream. */
-class NodeBody {
+/**
+ * The body of a request to @tus/server (the request is a TusRequest, src/tus/request-context.ts).
+ * The handlers below read it from the Node request; as a Web stream it is the same bytes, bridged
+ * only if something else reads it (a high-water mark of 0: nothing is pulled until then).
+ */
+export class NodeBody extends ReadableStream<Bytes> {
   constructor(
+    /** The Web request this is the body of (what POST_RECEIVE reports). */
     readonly request: Request,
     readonly req: IncomingMessage,
-  ) {}
+    /** Runs once the upload exists, before a byte of this body is stored (the draft's 104). */
+    readonly beforeStore?: (uploadId: string) => void,
+  ) {
+    super(lazyWebBody(req), { highWaterMark: 0 });
+  }
 }
 
 /** Incremental digest for any supported algorithm (crc32 is not an OpenSSL hash). */
@@ -148,10 +170,11 @@ async function writeNodeBody(
   body: NodeBody,
   upload: Upload,
   maxFileSize: number,
-  context: Context,
+  context: CancellationContext,
   options: BodyOptions,
 ): Promise<number> {
   if (context.signal.aborted) throw ERRORS.ABORTED;
+  body.beforeStore?.(upload.id);
   const { req } = body;
   const header = req.headers['upload-checksum'];
   const expected: ParsedChecksum | null = typeof header === 'string' ? parseChecksum(header) : null;
@@ -264,21 +287,26 @@ async function writeNodeBody(
   }
 }
 
-/** Switches the PATCH and POST handlers of `server` to read bodies from the Node request. */
+type HandlerClass<H> = new (store: DataStore, options: ServerOptions) => H;
+
+/**
+ * Replaces the PATCH and POST handlers of a new `server` (before any listener is added: the server
+ * hands its listeners to the handlers it has at `on()`) with subclasses that store a NodeBody
+ * from the Node request. @tus/server exports its handler classes only through its instances.
+ */
 export function useNodeBodies(server: Server, options: BodyOptions): void {
-  for (const method of ['PATCH', 'POST'] as const) {
-    const handler = server.handlers[method] as unknown as BodyHandler;
-    const send = handler.send.bind(handler);
-    const writeToStore = handler.writeToStore.bind(handler);
-    handler.send = (request, context, headers) => {
-      const req = (request as Request & { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node?.req;
-      // Shadow srvx's lazy `body` getter before anything reads it (it would call Readable.toWeb).
-      if (req) Object.defineProperty(request, 'body', { value: new NodeBody(request, req), configurable: true });
-      return send(request, context, headers);
-    };
-    handler.writeToStore = (body, upload, maxFileSize, context) => {
-      if (body instanceof NodeBody) bodyStarts(body.req, upload.id);
-      return body instanceof NodeBody ? writeNodeBody(handler, body, upload, maxFileSize, context, options) : writeToStore(body, upload, maxFileSize, context);
-    };
+  const PatchHandler = server.handlers.PATCH.constructor as HandlerClass<Handlers['PATCH']>;
+  const PostHandler = server.handlers.POST.constructor as HandlerClass<Handlers['POST']>;
+  class NodeBodyPatchHandler extends PatchHandler {
+    protected override writeToStore(body: ReadableStream | null, upload: Upload, maxFileSize: number, context: CancellationContext): Promise<number> {
+      return body instanceof NodeBody ? writeNodeBody(this, body, upload, maxFileSize, context, options) : super.writeToStore(body, upload, maxFileSize, context);
+    }
   }
+  class NodeBodyPostHandler extends PostHandler {
+    protected override writeToStore(body: ReadableStream | null, upload: Upload, maxFileSize: number, context: CancellationContext): Promise<number> {
+      return body instanceof NodeBody ? writeNodeBody(this, body, upload, maxFileSize, context, options) : super.writeToStore(body, upload, maxFileSize, context);
+    }
+  }
+  server.handlers.PATCH = new NodeBodyPatchHandler(server.datastore, server.options);
+  server.handlers.POST = new NodeBodyPostHandler(server.datastore, server.options);
 }

@@ -12,7 +12,6 @@
 // The HTTP layer hosts it (src/http/routes/tus.ts) and adds what is HTTP's: CORS, request ids.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server as TusServer } from '@tus/server';
-import { NodeRequest } from 'srvx/node';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Config } from '../config/index.js';
 import { isPartial } from '../db/concat.js';
@@ -24,10 +23,10 @@ import type { ObjectStorage } from '../storage/types.js';
 import type { UploadLifecycle } from './lifecycle.js';
 import { OwnerUploadLimits } from './owner-limits.js';
 import { CHECKSUM_ALGORITHMS, hasBody, parseConcat, TUS_EXTENSIONS, TUS_VERSION, validateTusRequest } from './protocol.js';
-import { getRequestContext, setRequestContext, trackReceiving, type RequestContext } from './request-context.js';
+import { trackReceiving, TusRequest, type RequestContext } from './request-context.js';
 import { removeRequestHeader } from './request-headers.js';
 import { parseTusRequestLine } from './target.js';
-import { createIetfHandler, ietfPreflight, tusMayContinue } from './ietf/handler.js';
+import { createIetfHandler, tusMayContinue, type TusAnswer } from './ietf/handler.js';
 import { interopVersionOf } from './ietf/headers.js';
 
 /** Request headers browsers may send (the CORS preflight's answer). */
@@ -101,6 +100,10 @@ export interface EndpointRequest {
   log: RequestContext['log'];
   /** Scheme and host the client used (or PUBLIC_URL), for absolute Location URLs. */
   baseUrl: string;
+  /** The IETF draft's step once the upload is known, before a byte moves: a Response ends the request. */
+  preflight?: (upload: UploadRow) => Response | null;
+  /** Runs once the upload exists, before a byte of the body is stored (the draft's 104). */
+  beforeStore?: (uploadId: string) => void;
 }
 
 export interface TusEndpoint {
@@ -159,12 +162,13 @@ function carriesBody(method: string, req: IncomingMessage): boolean {
   return method === 'PATCH' || (method === 'POST' && hasBody(req.headers));
 }
 
-/** What was decided before @tus/server is asked: the upload acted on, if any. */
+/** What was decided before @tus/server is asked: the upload acted on, if any, and the context it acts in. */
 interface Handover {
   method: string;
   upload: UploadRow | undefined;
   partial: boolean;
   ownerId: string;
+  context: RequestContext;
 }
 
 export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
@@ -234,8 +238,13 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
         throw new AppError(411, 'LENGTH_REQUIRED', 'a creation of unknown length that carries bytes needs Content-Length');
       }
       const interopVersion = interopVersionOf(req.headers) ?? undefined;
-      setRequestContext(req, { ...context, partial, ...(interopVersion === undefined ? {} : { interopVersion }) });
-      return { method, upload: undefined, partial, ownerId: principal.ownerId };
+      return {
+        method,
+        upload: undefined,
+        partial,
+        ownerId: principal.ownerId,
+        context: { ...context, partial, ...(interopVersion === undefined ? {} : { interopVersion }) },
+      };
     }
 
     const decision = await lifecycle.incoming({
@@ -257,8 +266,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
     const { upload } = decision;
     const partial = isPartial(upload);
     // The authorised id, and only it, is what @tus/server acts on.
-    setRequestContext(req, { ...context, partial, uploadId: upload.id, maxSize: decision.maxEnd });
-    return { method, upload, partial, ownerId: principal.ownerId };
+    return { method, upload, partial, ownerId: principal.ownerId, context: { ...context, partial, uploadId: upload.id, maxSize: decision.maxEnd } };
   }
 
   /** Step 6, after the bytes are safe: must not turn a success into a failure (the reconciler repairs). */
@@ -310,21 +318,21 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
   async function handle(request: EndpointRequest): Promise<Response> {
     // Upload-Draft-Interop-Version with a version we speak: the IETF draft; anything else is tus.
     const version = interopVersionOf(request.req.headers);
-    return version === null ? serveTus(request) : ietf.handle(request, version, serveTus);
+    return version === null ? (await serveTus(request)).response : ietf.handle(request, version, serveTus);
   }
 
-  async function serveTus(request: EndpointRequest): Promise<Response> {
+  async function serveTus(request: EndpointRequest): Promise<TusAnswer> {
     const { req, res, log } = request;
     let handover: Handover;
     let release: (() => void) | null = null;
     try {
       const decided = await decide(request);
-      if (decided instanceof Response) return decided;
+      if (decided instanceof Response) return { response: decided, context: null };
       handover = decided;
       // A draft request may end here once its upload is known (e.g. an inconsistent length); an
       // upload created over the draft is not continued with tus.
-      const early = handover.upload ? ietfPreflight(req, handover.upload) : null;
-      if (early) return early;
+      const early = handover.upload ? (request.preflight?.(handover.upload) ?? null) : null;
+      if (early) return { response: early, context: handover.context };
       if (handover.upload && interopVersionOf(req.headers) === null) {
         const refused = tusMayContinue(handover.method, handover.upload);
         if (refused) throw refused;
@@ -332,14 +340,14 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
       // Step 4: refused before its body is read (429 TOO_MANY_UPLOADS with Retry-After).
       if (carriesBody(handover.method, req)) release = limits.acquire(handover.ownerId);
     } catch (error) {
-      return errorResponse(req.method ?? 'POST', error, log);
+      return { response: errorResponse(req.method ?? 'POST', error, log), context: null };
     }
 
-    const { method, upload, partial } = handover;
+    const { method, upload, partial, context } = handover;
     const untrack = upload && method === 'PATCH' ? trackReceiving(upload.id, upload.ownerId) : null;
     let response: Response;
     try {
-      response = await jsonErrorBody(await tus.handleWeb(new NodeRequest({ req, res })));
+      response = await jsonErrorBody(await tus.handleWeb(new TusRequest({ req, res }, context, request.beforeStore)));
     } catch (error) {
       log.error({ err: error }, 'tus handler crashed');
       const mapped = deps.mapError(error);
@@ -348,10 +356,9 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
       untrack?.();
       release?.();
     }
-    const context = getRequestContext(req);
-    for (const [name, value] of Object.entries({ ...TUS_HEADERS, ...context?.errorHeaders })) response.headers.set(name, value);
+    for (const [name, value] of Object.entries({ ...TUS_HEADERS, ...context.errorHeaders })) response.headers.set(name, value);
 
-    if (method === 'POST' && response.status >= 500 && context?.createdUploadId) {
+    if (method === 'POST' && response.status >= 500 && context.createdUploadId) {
       const created = context.createdUploadId;
       await lifecycle
         .discardFailedCreation(created)
@@ -377,7 +384,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
     } catch (error) {
       log.warn({ err: error, uploadId: upload?.id }, 'post-request bookkeeping failed');
     }
-    return response;
+    return { response, context };
   }
 
   return { handle };

@@ -1,8 +1,11 @@
-// Carries what the HTTP layer learnt about a request (who is asking, the public base URL) to the
-// tus hooks, which only receive the Web Request that @tus/server builds from the Node request.
-import type { IncomingMessage } from 'node:http';
+// Carries what the endpoint learnt about a request (who is asking, the public base URL, the
+// authorised upload) to @tus/server's options and the hooks, which receive only the Web Request:
+// the request the endpoint hands @tus/server is a TusRequest, which holds it.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { NodeRequest } from 'srvx/node';
 import type { Principal } from '../auth/principal.js';
 import type { Logger } from '../logger.js';
+import { NodeBody } from './body.js';
 
 export interface RequestContext {
   principal: Principal;
@@ -26,21 +29,40 @@ export interface RequestContext {
   createdUploadId?: string;
 }
 
-const contexts = new WeakMap<IncomingMessage, RequestContext>();
+/**
+ * srvx's NodeRequest (the Web Request over a Node request that @tus/server is written for) with
+ * the endpoint's context, and a body that src/tus/body.ts stores from the Node request.
+ */
+export class TusRequest extends NodeRequest {
+  readonly #context: RequestContext;
+  readonly #req: IncomingMessage;
+  readonly #beforeStore: ((uploadId: string) => void) | undefined;
+  #body: NodeBody | null | undefined;
 
-export function setRequestContext(req: IncomingMessage, context: RequestContext): void {
-  contexts.set(req, context);
+  constructor(node: { req: IncomingMessage; res: ServerResponse }, context: RequestContext, beforeStore?: (uploadId: string) => void) {
+    super(node);
+    this.#context = context;
+    this.#req = node.req;
+    this.#beforeStore = beforeStore;
+  }
+
+  override get body(): NodeBody | null {
+    if (this.#body === undefined) {
+      this.#body = this.method === 'GET' || this.method === 'HEAD' ? null : new NodeBody(this, this.#req, this.#beforeStore);
+    }
+    return this.#body;
+  }
+
+  /** The context of `req` if it is a TusRequest (srvx's NodeRequest answers instanceof for any Request). */
+  static contextOf(req: Request): RequestContext | undefined {
+    return #context in req ? req.#context : undefined;
+  }
 }
 
-export function getRequestContext(req: IncomingMessage): RequestContext | undefined {
-  return contexts.get(req);
-}
-
-/** The context of a request as @tus/server hands it to hooks (srvx keeps the Node request). */
+/** The context of a request as @tus/server hands it to its options and the hooks. */
 export function requestContextOf(req: Request): RequestContext {
-  const node = (req as Request & { runtime?: { node?: { req?: IncomingMessage } } }).runtime?.node?.req;
-  const context = node ? contexts.get(node) : undefined;
-  if (!context) throw new Error('tus request without a request context: it did not come through the HTTP layer');
+  const context = TusRequest.contextOf(req);
+  if (!context) throw new Error('tus request without a request context: it did not come through the upload endpoint');
   return context;
 }
 

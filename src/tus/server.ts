@@ -50,7 +50,7 @@ export function createTusServer({ config, spoolDirectory, storage, locker, lifec
     },
   });
   // Bodies go from the Node request to the store directly, and checksummed ones are verified.
-  // A body slower than UPLOAD_MIN_RATE is ended, keeping what arrived.
+  // A body slower than UPLOAD_MIN_RATE is ended, keeping what arrived. Before any listener is added.
   useNodeBodies(server, { spoolDirectory, minRate: config.uploadMinRate });
   return server;
 }

@@ -92,18 +92,25 @@ export function signatureHeaders(id: string, body: string, secrets: string[], at
 export interface SendResult {
   ok: boolean;
   status: number | null;
-  /** The answer's first RESPONSE_BODY_LIMIT bytes. */
+  /** The answer's first `bodyLimit` (default RESPONSE_BODY_LIMIT) bytes. */
   body: string | null;
+  /** The answer was longer than what `body` kept. */
+  truncated: boolean;
   error: string | null;
   durationMs: number;
 }
 
 export async function sendWebhook(
   request: SignedRequest,
-  options: { timeoutMs: number; allowPrivate: boolean },
+  options: { timeoutMs: number; allowPrivate: boolean; bodyLimit?: number },
 ): Promise<SendResult> {
+  const limit = options.bodyLimit ?? RESPONSE_BODY_LIMIT;
   const started = Date.now();
-  const done = (result: Omit<SendResult, 'durationMs'>): SendResult => ({ ...result, durationMs: Date.now() - started });
+  const done = (result: Omit<SendResult, 'durationMs' | 'truncated'> & { truncated?: boolean }): SendResult => ({
+    truncated: false,
+    ...result,
+    durationMs: Date.now() - started,
+  });
   const url = new URL(request.url);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return done({ ok: false, status: null, body: null, error: 'not an http(s) URL' });
@@ -131,16 +138,19 @@ export async function sendWebhook(
       (res) => {
         const chunks: Buffer[] = [];
         let kept = 0;
+        let truncated = false;
         res.on('data', (chunk: Buffer) => {
-          if (kept < RESPONSE_BODY_LIMIT) {
-            chunks.push(chunk.subarray(0, RESPONSE_BODY_LIMIT - kept));
-            kept += Math.min(chunk.length, RESPONSE_BODY_LIMIT - kept);
+          if (kept + chunk.length > limit) truncated = true;
+          if (kept < limit) {
+            chunks.push(chunk.subarray(0, limit - kept));
+            kept += Math.min(chunk.length, limit - kept);
           }
         });
         const finish = () => {
           const status = res.statusCode ?? null;
           const ok = status !== null && status >= 200 && status < 300;
-          resolve(done({ ok, status, body: Buffer.concat(chunks).toString('utf8'), error: ok ? null : `the receiver answered ${status}` }));
+          const body = Buffer.concat(chunks).toString('utf8');
+          resolve(done({ ok, status, body, truncated, error: ok ? null : `the receiver answered ${status}` }));
         };
         res.once('end', finish);
         res.once('error', finish);

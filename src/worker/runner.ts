@@ -1,13 +1,13 @@
-// Runs the graphile-worker job queue in this process (ROLE=all or worker): the task list, the
-// periodic schedule and worker liveness for crash recovery.
+// Runs the graphile-worker job queue in this process (ROLE=all or worker): the task list and the
+// periodic schedule it is given (the composition root wires tasks/ in), and worker liveness for
+// crash recovery.
 import { EventEmitter } from 'node:events';
-import { run, type Runner, type WorkerEvents } from 'graphile-worker';
+import { run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
+import type postgres from 'postgres';
 import { JOBS, jobKey } from '../db/jobs.js';
 import { graphileLogger } from '../db/migrate.js';
 import { startLiveness, unlockDeadWorkers, type Liveness } from '../db/workers.js';
 import type { Logger } from '../logger.js';
-import type { TaskDeps } from '../../tasks/deps.js';
-import { crontab, taskList } from '../../tasks/registry.js';
 
 /**
  * How often a worker process looks for jobs held by a dead worker. This runs beside the queue, not
@@ -45,7 +45,16 @@ export function livenessEvents(liveness: Liveness, logger: Logger): WorkerEvents
   return events;
 }
 
-export async function startWorker(deps: TaskDeps, options: { connectionString: string; concurrency: number }): Promise<WorkerHandle> {
+export interface WorkerOptions {
+  connectionString: string;
+  concurrency: number;
+  /** The tasks (tasks/registry.ts). */
+  taskList: TaskList;
+  /** The periodic schedule, in graphile-worker's crontab format. */
+  crontab: string;
+}
+
+export async function startWorker(deps: { sql: postgres.Sql; logger: Logger }, options: WorkerOptions): Promise<WorkerHandle> {
   const liveness = await startLiveness(options.connectionString, deps.logger);
   const events = livenessEvents(liveness, deps.logger);
 
@@ -59,8 +68,8 @@ export async function startWorker(deps: TaskDeps, options: { connectionString: s
       // New jobs arrive through LISTEN/NOTIFY at once; polling only picks up retries that
       // become due, so a second is plenty.
       pollInterval: 1000,
-      taskList: taskList(deps),
-      crontab: crontab(deps.config.lifecycleSchedule),
+      taskList: options.taskList,
+      crontab: options.crontab,
       logger: graphileLogger(deps.logger),
       events,
       preset: {

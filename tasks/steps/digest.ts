@@ -2,6 +2,8 @@
 // sniffing). Memory stays at one chunk plus the 64 KiB head, whatever the file size.
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import type { ContentDigest } from '../../src/db/jobs.js';
+import { ObjectNotFoundError, type ObjectStorage } from '../../src/storage/types.js';
 
 export const HEAD_BYTES = 64 * 1024;
 
@@ -47,4 +49,16 @@ export async function readHead(stream: Readable, bytes = HEAD_BYTES): Promise<Bu
     stream.destroy();
   }
   return Buffer.concat(chunks, length);
+}
+
+/**
+ * The digest of stored bytes whose hashes are known already (computed as they arrived): only the
+ * head is read, for sniffing. The stored length is still checked against what the upload declared.
+ */
+export async function digestWithKnownHashes(storage: ObjectStorage, key: string, size: number, known: ContentDigest): Promise<Digest> {
+  const stored = await storage.size(key);
+  if (stored === null) throw new ObjectNotFoundError(key);
+  const headLength = Math.min(size, HEAD_BYTES);
+  const head = headLength === 0 ? Buffer.alloc(0) : await readHead(await storage.read(key, { start: 0, end: headLength - 1 }), headLength);
+  return { sha256: known.sha256, md5: known.md5, size: stored, head };
 }

@@ -89,6 +89,8 @@ describe('the upload page and /api/config', () => {
         { kind: 'audio', extensions: ['.mp3', '.wav', '.ogg', '.flac', '.m4a', '.opus'], maxSize: 200_000_000 },
         { kind: 'other', extensions: [], maxSize: 300_000_000 },
       ],
+      // STORAGE=file: no direct-to-bucket uploads.
+      directUploads: false,
     });
     // The rest of /api still wants a token.
     expect((await fetch(`${server.url}/api/files`)).status).toBe(401);

@@ -1,6 +1,7 @@
 // The IETF "Resumable Uploads for HTTP" draft on the tus endpoint (issue 20): tus-js-client's IETF
 // modes (interop 5 and 6) to `ready`, and raw requests for interop 3, 7 and 8 — creation with its
 // 104, offset retrieval, append, cancellation and the problem types — over real HTTP and Postgres.
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import { getFile, waitForFinal } from '../support/api.js';
 import { bearer, jwtEnv } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { waitFor } from '../support/ports.js';
-import { ROOT, serverEnv, startServer, type TestServer } from '../support/server.js';
+import { ROOT, serverEnv, spawnServer, startServer, type ChildServer, type TestServer } from '../support/server.js';
 import { idOf, sha256 } from '../support/tus.js';
 
 const FSEQ = path.join(ROOT, 'test/fixtures/fseq/v1.0_novh_nkaminski_testseq.fseq');
@@ -97,6 +98,33 @@ function raw(
       resolve({ ...parsed, body: rest.toString('utf8'), interim });
     });
   });
+}
+
+/** Until a request holds the lock of the upload (src/tus/pg-locker.ts: a session advisory lock on `tus:<id>`). */
+async function waitForLock(sql: TestDatabase['sql'], uploadId: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const [row] = await sql<{ held: boolean }[]>`
+        select exists (
+          select 1 from pg_locks, hashtextextended(${`tus:${uploadId}`}, 0) as k
+          where locktype = 'advisory' and granted and objsubid = 1
+            and classid = ((k >> 32) & 4294967295)::oid and objid = (k & 4294967295)::oid
+        ) as held`;
+      return row!.held;
+    },
+    { timeoutMs: 10_000, what: 'the append to hold the upload lock' },
+  );
+}
+
+/** HEAD of an unfinished draft upload: 204, `Upload-Complete: ?0` and an offset from `from` to `to`. */
+async function unfinishedOffset(location: string, headers: Record<string, string>, from: number, to: number): Promise<number> {
+  const head = await raw(location, 'HEAD', headers);
+  expect(head.status).toBe(204);
+  expect(head.headers['upload-complete']).toBe('?0');
+  const offset = Number(head.headers['upload-offset']);
+  expect(offset).toBeGreaterThanOrEqual(from);
+  expect(offset).toBeLessThanOrEqual(to);
+  return offset;
 }
 
 /** tus-js-client 4's typings do not list `protocol` yet. */
@@ -285,6 +313,26 @@ for (const storage of ['file', 's3'] as const)
     expect(await waitForFinal(server.url, idOf(location))).toMatchObject({ status: 'ready', sha256: sha256(data), filename: 'cut.fseq', transport: 'ietf', interopVersion: 8 });
   });
 
+  it('offset retrieval ends an append still in flight, and the offset it reports is what the next append continues from', async () => {
+    const v = { 'Upload-Draft-Interop-Version': '8' };
+    const body = randomBytes(4 << 20);
+    const created = await raw(endpoint, 'POST', { ...v, 'Upload-Complete': '?0', 'Upload-Length': String(body.length), 'Content-Disposition': 'attachment; filename="stuck.bin"' }, body.subarray(0, 1000));
+    expect(created.status).toBe(201);
+    const location = created.headers.location!;
+    const append = { ...v, 'Content-Type': 'application/partial-upload', 'Upload-Complete': '?1' };
+    // A client whose network stalls: part of the append is sent, then nothing, the connection open.
+    const stuck = raw(location, 'PATCH', { ...append, 'Upload-Offset': '1000' }, body.subarray(1000), { sendFirst: 1 << 20 });
+    await waitForLock(db.sql, idOf(location));
+    const offset = await unfinishedOffset(location, v, 1000, 1000 + (1 << 20));
+    // The stuck append was ended before the HEAD answered, keeping what had arrived.
+    const ended = await stuck;
+    expect(ended.status).toBe(204);
+    expect(ended.headers).toMatchObject({ 'upload-offset': String(offset), 'upload-complete': '?0', connection: 'close' });
+    const done = await raw(location, 'PATCH', { ...append, 'Upload-Offset': String(offset) }, body.subarray(offset));
+    expect(done.status).toBe(200);
+    expect(await waitForFinal(server.url, idOf(location))).toMatchObject({ status: 'ready', sha256: sha256(body), size: body.length });
+  });
+
   for (const version of ['4', '5', '6']) {
     it(`interop ${version}: creation with Upload-Complete, HEAD, append to 200`, async () => {
       const v = { 'Upload-Draft-Interop-Version': version };
@@ -384,5 +432,40 @@ describe('IETF resumable upload draft with AUTH_MODE=jwt', () => {
     expect((await raw(location, 'DELETE', { ...v, ...mallory })).status).toBe(404);
     const head = await raw(location, 'HEAD', { ...v, ...alice });
     expect(head.headers['upload-offset']).toBe('5');
+  });
+});
+
+describe('IETF resumable upload draft: the server killed mid-append', () => {
+  let db: TestDatabase;
+  let server: ChildServer | undefined;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await server?.kill('SIGKILL');
+    await db?.drop();
+  });
+
+  it('after a SIGKILL during an append and a restart, HEAD reports an offset the next append continues from, byte-identical', async () => {
+    const env = await serverEnv({ databaseUrl: db.url, storage: 'file' });
+    server = await spawnServer(env);
+    const v = { 'Upload-Draft-Interop-Version': '6' };
+    const body = randomBytes(8 << 20);
+    const created = await raw(`${server.url}/files`, 'POST', { ...v, 'Upload-Complete': '?0', 'Upload-Length': String(body.length), 'Content-Disposition': 'attachment; filename="killed.bin"' }, body.subarray(0, 1000));
+    expect(created.status).toBe(201);
+    const location = created.headers.location!;
+    const append = { ...v, 'Content-Type': 'application/partial-upload', 'Upload-Complete': '?1' };
+    const inFlight = raw(location, 'PATCH', { ...append, 'Upload-Offset': '1000' }, body.subarray(1000), { sendFirst: 4 << 20 }).catch(() => null);
+    await waitForLock(db.sql, idOf(location));
+    await server.kill('SIGKILL');
+    await inFlight;
+
+    server = await spawnServer(env, server.port);
+    const offset = await unfinishedOffset(location, v, 1000, 1000 + (4 << 20));
+    const done = await raw(location, 'PATCH', { ...append, 'Upload-Offset': String(offset) }, body.subarray(offset));
+    expect(done.status).toBe(200);
+    expect(done.headers['upload-complete']).toBe('?1');
+    expect(await waitForFinal(server.url, idOf(location))).toMatchObject({ status: 'ready', sha256: sha256(body), size: body.length, transport: 'ietf', interopVersion: 6 });
   });
 });

@@ -2,65 +2,30 @@
 // request with the `standardwebhooks` package. Events come from the outbox trigger, in the
 // transaction of each status change: one file's events arrive in order, a retried event keeps its
 // webhook-id, a change that rolls back has no event, and endpoints get only the events they want.
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { randomBytes } from 'node:crypto';
-import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// Infected files (real clamd) are announced with their signature; during a secret rotation every
+// request carries two signatures; the metrics show the backlog and the delivery latency.
+import { createServer } from 'node:http';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { getFile, waitForFinal } from '../support/api.js';
 import { bearer, jwtEnv } from '../support/auth.js';
+import { eicar, SIGNATURES } from '../support/clamd.js';
+import { metric, scrape } from '../support/metrics.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { freePort, waitFor } from '../support/ports.js';
 import { serverEnv, spawnServer, startServer, type TestServer } from '../support/server.js';
 import { upload } from '../support/tus.js';
-
-interface Received {
-  path: string;
-  headers: IncomingHttpHeaders;
-  raw: string;
-  body: { type: string; timestamp: string; data: Record<string, unknown> & { id: string; status: string } };
-  answered: number;
-}
-
-/** A webhook receiver on 127.0.0.1; `answer` decides each status (default 200). */
-async function startReceiver(answer: (request: Omit<Received, 'answered'>) => number = () => 200) {
-  const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString();
-      const request = { path: req.url ?? '/', headers: req.headers, raw, body: JSON.parse(raw) as Received['body'] };
-      const status = answer(request);
-      received.push({ ...request, answered: status });
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'x'.repeat(5000));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    received,
-    /** The requests about one upload (in arrival order), optionally on one path. */
-    about: (id: string, path?: string) => received.filter((r) => r.body.data?.id === id && (path === undefined || r.path === path)),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
+import { startReceiver, verify as verifyWith, type Receiver, type Received } from '../support/webhook-receiver.js';
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
+const OLD_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 
-function verify(request: Received, secret = SECRET): unknown {
-  return new Webhook(secret).verify(request.raw, {
-    'webhook-id': String(request.headers['webhook-id']),
-    'webhook-timestamp': String(request.headers['webhook-timestamp']),
-    'webhook-signature': String(request.headers['webhook-signature']),
-  });
-}
+const verify = (request: Received, secret = SECRET): unknown => verifyWith(request, secret);
 
 describe('webhooks', () => {
   let db: TestDatabase;
   let server: TestServer;
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: Receiver;
   let alice: Record<string, string>;
   let admin: Record<string, string>;
   const failOnce = new Set<string>();
@@ -82,7 +47,13 @@ describe('webhooks', () => {
       }
       return 200;
     });
-    const extra = jwtEnv({ WEBHOOK_URL: `${receiver.url}/hook`, WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: 'true' });
+    const extra = jwtEnv({
+      WEBHOOK_URL: `${receiver.url}/hook`,
+      WEBHOOK_SECRET: SECRET,
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      CLAMAV_HOST: inject('clamdHost'),
+      CLAMAV_PORT: String(inject('clamdPort')),
+    });
     server = await startServer(await serverEnv({ databaseUrl: db.url, storage: 'file', extra }));
     alice = await bearer('alice');
     admin = await bearer('root', { role: 'admin' });
@@ -188,6 +159,17 @@ describe('webhooks', () => {
     expect(rejected.body.data.rejectionReason).toEqual(expect.any(String));
   });
 
+  it('announces file.infected with the signature clamd found', async () => {
+    const data = Buffer.concat([Buffer.from(`notes ${randomBytes(8).toString('hex')}\n`), eicar()]);
+    const id = await upload(data, { endpoint: `${server.url}/files`, filename: 'notes.txt', headers: alice });
+    expect((await waitForFinal(server.url, id, { headers: alice })).status).toBe('infected');
+    const infected = await waitFor(() => receiver.about(id).find((r) => r.body.type === 'file.infected'), { what: 'file.infected' });
+    expect(verify(infected)).toEqual(infected.body);
+    expect(infected.body.data).toMatchObject({ id, status: 'infected', scan: { status: 'infected', signature: SIGNATURES.eicar } });
+    expect(infected.body.data).toEqual(await getFile(server.url, id, alice));
+    expect(receiver.about(id).map((r) => r.body.type)).toEqual(['upload.created', 'upload.completed', 'file.infected']);
+  });
+
   it('announces file.expired when the lifecycle sweep expires an abandoned upload', async () => {
     const created = await fetch(`${server.url}/files`, {
       method: 'POST',
@@ -202,6 +184,25 @@ describe('webhooks', () => {
     const expired = await waitFor(() => receiver.about(id).find((r) => r.body.type === 'file.expired'), { what: 'file.expired' });
     expect(expired.body.data).toMatchObject({ id, status: 'expired', filename: 'abandoned.bin' });
     expect(receiver.about(id).map((r) => r.body.type)).toEqual(['upload.created', 'file.expired']);
+  });
+
+  it('purges events past WEBHOOK_RETENTION that were delivered everywhere (the sweep); others stay', async () => {
+    const id = await upload(randomBytes(250), { endpoint: `${server.url}/files`, filename: 'retained.bin', headers: alice });
+    await waitForFinal(server.url, id, { headers: alice });
+    const deliveries = () => db.sql<{ type: string; status: string }[]>`
+      select e.type, d.status from webhook_deliveries d join webhook_events e on e.id = d.event_id where e.upload_id = ${id} order by e.seq`;
+    await waitFor(async () => (await deliveries()).filter((d) => d.status === 'delivered').length === 3, { what: 'three delivered events' });
+    // One delivery gave up: its event stays (for a retry); all three are older than the default 30 days.
+    await db.sql`update webhook_deliveries d set status = 'failed' from webhook_events e where e.id = d.event_id and e.upload_id = ${id} and e.type = 'upload.created'`;
+    await db.sql`update webhook_events set occurred_at = now() - interval '31 days' where upload_id = ${id}`;
+
+    const sweep = async (dryRun: boolean) =>
+      ((await (await admin$('/uploads/cleanup', { method: 'POST', body: JSON.stringify({ dryRun }) })).json()) as { webhookEvents: { count: number } }).webhookEvents;
+    expect(await sweep(true)).toEqual({ count: 2, bytes: 0, ids: [] });
+    expect(await deliveries()).toHaveLength(3);
+    expect((await sweep(false)).count).toBe(2);
+    expect(await deliveries()).toEqual([{ type: 'upload.created', status: 'failed' }]);
+    expect((await sweep(false)).count).toBe(0);
   });
 
   it('sends an endpoint only the events it asked for; removed endpoints get nothing', async () => {
@@ -244,6 +245,8 @@ describe('webhooks', () => {
       '/api/admin/webhooks/{id}/deliveries',
       '/api/admin/webhooks/deliveries/{id}/retry',
       '/api/admin/webhooks/{id}/test',
+      '/api/admin/webhooks/{id}/rotate-secret',
+      '/api/admin/webhooks/{id}/previous-secret',
     ]) expect(document.paths).toHaveProperty([path]);
 
     // Non-admins cannot manage webhooks; bad URLs are refused.
@@ -251,15 +254,51 @@ describe('webhooks', () => {
     const ftp = await admin$('/webhooks', { method: 'POST', body: JSON.stringify({ url: 'ftp://example.com/x' }) });
     expect(ftp.status).toBe(400);
   });
+
+  it('signs with both secrets during a rotation, then with the new one only', async () => {
+    const created = await admin$('/webhooks', { method: 'POST', body: JSON.stringify({ url: `${receiver.url}/rotating`, events: ['file.ready'] }) });
+    const old = (await created.json()) as { id: string; secret: string };
+    const rotated = await admin$(`/webhooks/${old.id}/rotate-secret`, { method: 'POST', body: JSON.stringify({ keepPreviousFor: '1h' }) });
+    expect(rotated.status).toBe(200);
+    const next = (await rotated.json()) as { secret: string; previousSecretActive: boolean; previousSecretUntil: string | null };
+    expect(next.secret).toMatch(/^whsec_/);
+    expect(next.secret).not.toBe(old.secret);
+    expect(next).toMatchObject({ previousSecretActive: true, previousSecretUntil: expect.any(String) });
+
+    const readyOf = async (filename: string) => {
+      const id = await upload(randomBytes(300), { endpoint: `${server.url}/files`, filename, headers: alice });
+      await waitForFinal(server.url, id, { headers: alice });
+      return waitFor(() => receiver.about(id, '/rotating').find((r) => r.body.type === 'file.ready'), { what: `${filename} file.ready` });
+    };
+    const during = await readyOf('rotating.bin');
+    expect(String(during.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    for (const secret of [old.secret, next.secret]) expect(verify(during, secret)).toEqual(during.body);
+
+    expect((await admin$(`/webhooks/${old.id}/previous-secret`, { method: 'DELETE' })).status).toBe(204);
+    const listed = (await (await admin$('/webhooks')).json()) as { webhooks: Array<{ id: string; fromConfig: boolean; previousSecretActive: boolean }> };
+    expect(listed.webhooks.find((w) => w.id === old.id)!.previousSecretActive).toBe(false);
+    const after = await readyOf('rotated.bin');
+    expect(String(after.headers['webhook-signature']).split(' ')).toHaveLength(1);
+    expect(verify(after, next.secret)).toEqual(after.body);
+    expect(() => verify(after, old.secret)).toThrow();
+
+    // WEBHOOK_URL's endpoint rotates through WEBHOOK_SECRET; unknown endpoints are 404.
+    const configured = listed.webhooks.find((w) => w.fromConfig)!;
+    expect((await admin$(`/webhooks/${configured.id}/rotate-secret`, { method: 'POST', body: '{}' })).status).toBe(409);
+    expect((await admin$(`/webhooks/${randomUUID()}/rotate-secret`, { method: 'POST', body: '{}' })).status).toBe(404);
+    expect((await admin$(`/webhooks/${old.id}/rotate-secret`, { method: 'POST', body: JSON.stringify({ keepPreviousFor: '90d' }) })).status).toBe(400);
+    expect((await admin$(`/webhooks/${old.id}`, { method: 'DELETE' })).status).toBe(204);
+  });
 });
 
-describe('WEBHOOK_EVENTS', () => {
-  it('limits the configured endpoint to the listed events', async () => {
+describe('WEBHOOK_EVENTS and WEBHOOK_SECRET', () => {
+  it('limits the configured endpoint to the listed events, signed by both secrets of a rotation', async () => {
     const db = await createTestDatabase();
     const receiver = await startReceiver();
     const extra = jwtEnv({
       WEBHOOK_URL: `${receiver.url}/hook`,
-      WEBHOOK_SECRET: SECRET,
+      // A rotation under way: the new secret and the old one.
+      WEBHOOK_SECRET: `${SECRET} ${OLD_SECRET}`,
       WEBHOOK_EVENTS: 'file.ready,file.deleted',
       WEBHOOK_ALLOW_PRIVATE: 'true',
     });
@@ -271,6 +310,9 @@ describe('WEBHOOK_EVENTS', () => {
       await fetch(`${server.url}/api/files/${id}`, { method: 'DELETE', headers: alice });
       await waitFor(() => receiver.about(id).some((r) => r.body.type === 'file.deleted'), { what: 'file.deleted' });
       expect(receiver.about(id).map((r) => r.body.type)).toEqual(['file.ready', 'file.deleted']);
+      for (const request of receiver.about(id)) {
+        for (const secret of [SECRET, OLD_SECRET]) expect(verify(request, secret)).toEqual(request.body);
+      }
       // Events nobody wants are not even written.
       expect(await db.sql`select type from webhook_events where upload_id = ${id} order by seq`).toEqual([{ type: 'file.ready' }, { type: 'file.deleted' }]);
     } finally {
@@ -344,7 +386,7 @@ describe('a receiver that is down for a while', () => {
       extra: jwtEnv({ WEBHOOK_URL: `http://127.0.0.1:${port}/hook`, WEBHOOK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: 'true' }),
     });
     const server = await startServer(env);
-    let receiver: Awaited<ReturnType<typeof startReceiver>> | undefined;
+    let receiver: Receiver | undefined;
     try {
       const alice = await bearer('alice');
       const admin = await bearer('root', { role: 'admin' });
@@ -358,10 +400,14 @@ describe('a receiver that is down for a while', () => {
       const refused = await waitFor(async () => (await deliveries()).find((d) => d.type === 'upload.created' && d.attempts >= 1), { what: 'a refused attempt' });
       expect(refused).toMatchObject({ status: 'pending', responseStatus: null, lastError: expect.stringMatching(/ECONNREFUSED/) });
       expect(await deliveries()).toHaveLength(3);
+      // The backlog gauges see them (this is the only server of the process now).
+      const backlog = await scrape(server.url);
+      expect(metric(backlog, 'tusvault_webhook_backlog')).toBe(3);
+      expect(metric(backlog, 'tusvault_webhook_backlog_oldest_seconds')).toBeGreaterThan(0);
 
       // The receiver comes up, answers 500 once, then 200.
       let answered = 0;
-      receiver = await startReceiverOn(port, () => (answered++ === 0 ? 500 : 200));
+      receiver = await startReceiver(() => (answered++ === 0 ? 500 : 200), { port });
       await waitFor(() => receiver!.about(id).some((r) => r.body.type === 'file.ready'), { timeoutMs: 60_000, what: 'delivery after recovery' });
       expect(receiver.about(id).map((r) => `${r.body.type}:${r.answered}`)).toEqual([
         'upload.created:500',
@@ -374,6 +420,10 @@ describe('a receiver that is down for a while', () => {
         return list.every((d) => d.status === 'delivered') && list;
       }, { what: 'all delivered' });
       expect(final.find((d) => d.type === 'upload.created')!.attempts).toBeGreaterThanOrEqual(3);
+      const after = await scrape(server.url);
+      expect(metric(after, 'tusvault_webhook_backlog')).toBe(0);
+      expect(metric(after, 'tusvault_webhook_delivery_latency_seconds_count{event="upload.created"}')).toBeGreaterThan(0);
+      expect(metric(after, 'tusvault_webhook_attempts_total{event="upload.created",outcome="retry"}')).toBeGreaterThanOrEqual(2);
     } finally {
       await server.stop();
       await receiver?.close();
@@ -381,17 +431,3 @@ describe('a receiver that is down for a while', () => {
     }
   }, 120_000);
 });
-
-/** startReceiver on a given port. */
-async function startReceiverOn(port: number, answer: (request: Omit<Received, 'answered'>) => number) {
-  const inner = await startReceiver(answer);
-  // Forward from the fixed port to the receiver (simplest way to keep one receiver implementation).
-  const front = createServer((req, res) => {
-    void fetch(`${inner.url}${req.url}`, { method: 'POST', headers: req.headers as Record<string, string>, body: req as never, duplex: 'half' } as RequestInit).then(
-      async (r) => res.writeHead(r.status).end(await r.text()),
-      () => res.destroy(),
-    );
-  });
-  await new Promise<void>((resolve) => front.listen(port, '127.0.0.1', resolve));
-  return { ...inner, close: async () => { await new Promise<void>((resolve) => front.close(() => resolve())); await inner.close(); } };
-}

@@ -14,7 +14,7 @@ describe('webhook configuration', () => {
   it('has defaults: no endpoint, 10s timeout, 13 attempts (about a day of backoff), private addresses refused', () => {
     expect(loadConfig({}).webhook).toEqual({
       url: undefined,
-      secret: undefined,
+      secrets: [],
       events: null,
       timeoutMs: 10_000,
       maxAttempts: 13,
@@ -38,7 +38,7 @@ describe('webhook configuration', () => {
     });
     expect(config.webhook).toEqual({
       url: 'https://app.example/hooks',
-      secret,
+      secrets: [secret],
       events: ['file.ready', 'file.deleted'],
       timeoutMs: 3000,
       maxAttempts: 5,
@@ -57,6 +57,14 @@ describe('webhook configuration', () => {
     const names = error!.problems.map((p) => p.split('=')[0]);
     expect(names).toEqual(expect.arrayContaining(['WEBHOOK_URL', 'WEBHOOK_SECRET', 'WEBHOOK_EVENTS', 'WEBHOOK_MAX_ATTEMPTS']));
     expect(() => loadConfig({ WEBHOOK_URL: 'https://app.example/hooks' })).toThrow(/WEBHOOK_SECRET is not set|WEBHOOK_SECRET is not/);
+  });
+
+  it('takes two secrets during a rotation (new first), never three', () => {
+    const old = generateSecret();
+    expect(loadConfig({ WEBHOOK_SECRET: `${secret} ${old}` }).webhook.secrets).toEqual([secret, old]);
+    expect(loadConfig({ WEBHOOK_SECRET: ` ${secret},${old} ` }).webhook.secrets).toEqual([secret, old]);
+    expect(() => loadConfig({ WEBHOOK_SECRET: `${secret} ${old} ${generateSecret()}` })).toThrow(/one or two Standard Webhooks secrets/);
+    expect(() => loadConfig({ WEBHOOK_SECRET: `${secret} hunter2` })).toThrow(/WEBHOOK_SECRET/);
   });
 
   it('keys one delivery job per endpoint and upload (the trigger builds the same key in SQL)', () => {
@@ -133,6 +141,8 @@ describe('sendWebhook', () => {
     const big = await send('/big');
     expect(big).toMatchObject({ ok: false, status: 503 });
     expect(big.body).toHaveLength(RESPONSE_BODY_LIMIT);
+    expect(big.truncated).toBe(true);
+    expect((await send('/ok')).truncated).toBe(false);
     const slow = await send('/slow', { timeoutMs: 200 });
     expect(slow).toMatchObject({ ok: false, status: null, error: 'no answer within 200 ms' });
   });

@@ -15,6 +15,8 @@ export interface PublicConfig {
   maxUploadSize: number;
   allowedKinds: string[];
   limits: KindLimit[];
+  /** Files may go straight to the storage bucket (STORAGE=s3). */
+  directUploads: boolean;
 }
 
 const TOKEN_KEY = 'tusvault.token';

@@ -150,7 +150,12 @@ async function main(): Promise<void> {
     (error) => unauthorized(error),
   );
 
-  createUploader({ config, target: byId('uppy'), report: createReporter(byId<HTMLUListElement>('upload-errors')) });
+  createUploader({
+    config,
+    target: byId('uppy'),
+    report: createReporter(byId<HTMLUListElement>('upload-errors')),
+    directSwitch: { container: byId('direct-switch'), input: byId<HTMLInputElement>('direct') },
+  });
   unauthorized = setupToken(config, list).onUnauthorized;
   document.body.dataset.ready = 'true';
 }

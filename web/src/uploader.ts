@@ -1,7 +1,8 @@
 // The upload area: Uppy's Dashboard (drag and drop, several files, progress, pause/resume, retry)
-// uploading with tus to this server. Golden Retriever keeps the selected files (in IndexedDB) and
-// their tus upload URLs across a page reload, so an interrupted upload resumes where it stopped;
-// for files too large to keep, re-adding the same file resumes it too (tus fingerprint).
+// uploading with tus to this server, or (STORAGE=s3, a switch) straight to the bucket (direct.ts).
+// Golden Retriever keeps the selected files (in IndexedDB) and their tus upload URLs (or multipart
+// upload ids) across a page reload, so an interrupted upload resumes where it stopped; for files
+// too large to keep, re-adding the same file resumes a tus upload too (tus fingerprint).
 import Uppy, { RestrictionError, type UppyFile } from '@uppy/core';
 import Dashboard from '@uppy/dashboard';
 import GoldenRetriever from '@uppy/golden-retriever';
@@ -9,6 +10,7 @@ import Tus from '@uppy/tus';
 import '@uppy/core/css/style.min.css';
 import '@uppy/dashboard/css/style.min.css';
 import { authHeaders, getToken, type PublicConfig } from './api.js';
+import { confirmDirectUpload, useDirectUploads } from './direct.js';
 import { formatBytes, formatLimit } from './format.js';
 import { friendlyError, parseServerError } from './messages.js';
 
@@ -20,6 +22,8 @@ export interface UploaderOptions {
   target: HTMLElement;
   /** Shows (or, with null, clears) a problem with one file, in words. */
   report(file: { id: string; name: string }, message: string | null): void;
+  /** The switch between tus through the server and straight to the bucket (shown when the server offers it). */
+  directSwitch?: { container: HTMLElement; input: HTMLInputElement };
 }
 
 const MiB = 2 ** 20;
@@ -88,7 +92,51 @@ export function describeUploadError(error: unknown): string {
   return friendlyError(0, null);
 }
 
-export function createUploader({ config, target, report }: UploaderOptions): Uppy<Meta, Body> {
+/** Remembered per browser, so that a reload resumes an upload the way it was started. */
+const DIRECT_KEY = 'tusvault.direct';
+
+function directChosen(config: PublicConfig): boolean {
+  if (!config.directUploads) return false;
+  try {
+    return localStorage.getItem(DIRECT_KEY) !== 'false';
+  } catch {
+    return true;
+  }
+}
+
+function rememberDirect(on: boolean): void {
+  try {
+    localStorage.setItem(DIRECT_KEY, String(on));
+  } catch {
+    // storage disabled: the choice lives as long as the page
+  }
+}
+
+function useTus(uppy: Uppy<Meta, Body>, config: PublicConfig): void {
+  uppy.use(Tus, {
+    endpoint: new URL(config.tusPath.replace(/^\//, ''), document.baseURI).toString(),
+    headers: () => authHeaders(),
+    chunkSize: CHUNK_SIZE,
+    // Retry through network drops and server restarts; a 4xx that retrying cannot fix stops at once.
+    retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+    limit: 3,
+    allowedMetaFields: ['name', 'type'],
+    removeFingerprintOnSuccess: true,
+    onAfterResponse: (request, response) => rememberErrorResponse(request, response),
+  });
+}
+
+/** One uploader at a time: tus through the server, or straight to the bucket. */
+function useUploadRoute(uppy: Uppy<Meta, Body>, config: PublicConfig, direct: boolean): void {
+  for (const id of ['Tus', 'AwsS3']) {
+    const plugin = uppy.getPlugin(id);
+    if (plugin) uppy.removePlugin(plugin);
+  }
+  if (direct) useDirectUploads(uppy, config);
+  else useTus(uppy, config);
+}
+
+export function createUploader({ config, target, report, directSwitch }: UploaderOptions): Uppy<Meta, Body> {
   const acceptsAnything = config.allowedKinds.includes('other');
   const byExtension = new Map<string, { kind: string; maxSize: number }>();
   for (const limit of config.limits) for (const extension of limit.extensions) byExtension.set(extension, limit);
@@ -158,17 +206,23 @@ export function createUploader({ config, target, report }: UploaderOptions): Upp
     },
   });
 
-  uppy.use(Tus, {
-    endpoint: new URL(config.tusPath.replace(/^\//, ''), document.baseURI).toString(),
-    headers: () => authHeaders(),
-    chunkSize: CHUNK_SIZE,
-    // Retry through network drops and server restarts; a 4xx that retrying cannot fix stops at once.
-    retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
-    limit: 3,
-    allowedMetaFields: ['name', 'type'],
-    removeFingerprintOnSuccess: true,
-    onAfterResponse: (request, response) => rememberErrorResponse(request, response),
-  });
+  let direct = directChosen(config);
+  useUploadRoute(uppy, config, direct);
+  if (directSwitch && config.directUploads) {
+    const { container, input } = directSwitch;
+    container.hidden = false;
+    input.checked = direct;
+    input.addEventListener('change', () => {
+      if (Object.keys(uppy.getState().currentUploads).length > 0) {
+        input.checked = direct;
+        uppy.info('Wait for the uploads in progress to finish before switching.', 'info', 5000);
+        return;
+      }
+      direct = input.checked;
+      rememberDirect(direct);
+      useUploadRoute(uppy, config, direct);
+    });
+  }
 
   uppy.use(GoldenRetriever, {
     // Files are kept in IndexedDB up to this size; the options reach the store unchanged.
@@ -199,7 +253,16 @@ export function createUploader({ config, target, report }: UploaderOptions): Upp
   };
   uppy.on('file-removed', clear);
   uppy.on('upload-retry', clear);
-  uppy.on('upload-success', clear);
+  uppy.on('upload-success', (file, response) => {
+    clear(file);
+    const key = (response.body as { key?: unknown } | undefined)?.key;
+    if (!file || !direct || typeof key !== 'string') return;
+    confirmDirectUpload(key).catch((error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error);
+      uppy.setFileState(file.id, { error: message });
+      report({ id: file.id, name: file.name ?? 'file' }, message);
+    });
+  });
   uppy.on('retry-all', (files) => files.forEach(clear));
 
   return uppy;

@@ -1,4 +1,5 @@
-// Webhook endpoints (role "admin"): add, list, remove, see deliveries, retry one, send a test.
+// Webhook endpoints (role "admin"): add, list, remove, rotate a secret, see deliveries, retry one,
+// send a test.
 // Events and deliveries are written by the outbox trigger (drizzle/0004_webhook_outbox.sql).
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
@@ -7,8 +8,19 @@ import { z } from 'zod';
 import { isWebhookSecret, WEBHOOK_EVENT_TYPES, type Config } from '../../config/index.js';
 import type { Db } from '../../db/client.js';
 import { WEBHOOK_DELIVERY_STATUSES, type WebhookEndpointRow } from '../../db/schema.js';
-import { createEndpoint, deleteEndpoint, findEndpoint, listDeliveries, listEndpoints, retryDelivery } from '../../db/webhooks.js';
-import { badRequest, notFound } from '../../errors.js';
+import { parseDuration } from '../../config/units.js';
+import {
+  createEndpoint,
+  deleteEndpoint,
+  findEndpoint,
+  listDeliveries,
+  listEndpoints,
+  retirePreviousSecret,
+  retryDelivery,
+  rotateSecret,
+  signingSecrets,
+} from '../../db/webhooks.js';
+import { badRequest, conflict, notFound } from '../../errors.js';
 import { generateSecret, refuseUrl, sendWebhook } from '../../webhooks/send.js';
 import { requireAdmin } from '../auth-hooks.js';
 import { ErrorBody, errorResponses } from '../schemas.js';
@@ -28,6 +40,8 @@ const Endpoint = z
     enabled: z.boolean(),
     fromConfig: z.boolean().describe('The endpoint of WEBHOOK_URL (re-created from the configuration at start)'),
     maxAttempts: z.number().int(),
+    previousSecretActive: z.boolean().describe('A rotation is under way: the replaced secret signs too (a second v1 signature)'),
+    previousSecretUntil: z.string().nullable().describe('When the replaced secret stops signing (null: when retired)'),
     createdAt: z.string(),
   })
   .meta({ id: 'WebhookEndpoint' });
@@ -55,6 +69,23 @@ const Delivery = z
 
 const IdParams = z.object({ id: z.uuid() });
 
+const Secret = z.string().refine(isWebhookSecret, 'expected whsec_ followed by the base64 of at least 16 bytes');
+
+/** At most this long may a replaced secret keep signing. */
+const MAX_KEEP_PREVIOUS_MS = 30 * 86_400_000;
+
+const KeepPrevious = z
+  .string()
+  .default('24h')
+  .transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === null || ms > MAX_KEEP_PREVIOUS_MS) {
+      ctx.addIssue({ code: 'custom', message: 'expected a duration such as 1h or 7d, at most 30d' });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
 function view(row: WebhookEndpointRow): z.output<typeof Endpoint> {
   return {
     id: row.id,
@@ -63,6 +94,8 @@ function view(row: WebhookEndpointRow): z.output<typeof Endpoint> {
     enabled: row.enabled,
     fromConfig: row.fromConfig,
     maxAttempts: row.maxAttempts,
+    previousSecretActive: signingSecrets(row).length > 1,
+    previousSecretUntil: row.previousSecret ? iso(row.previousSecretUntil) : null,
     createdAt: row.createdAt.toISOString(),
   };
 }
@@ -82,7 +115,7 @@ export const adminWebhookRoutes: FastifyPluginAsync<AdminWebhookRoutesOptions> =
           .object({
             url: z.string().max(2000),
             events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional().describe('Default: every event'),
-            secret: z.string().refine(isWebhookSecret, 'expected whsec_ followed by the base64 of at least 16 bytes').optional(),
+            secret: Secret.optional(),
           })
           .strict(),
         response: { 201: CreatedEndpoint, 403: ErrorBody, ...errorResponses },
@@ -120,6 +153,52 @@ export const adminWebhookRoutes: FastifyPluginAsync<AdminWebhookRoutesOptions> =
     },
     async (request, reply) => {
       if (!(await deleteEndpoint(db, request.params.id))) throw notFound('webhook endpoint');
+      return reply.status(204).send(null);
+    },
+  );
+
+  /** The endpoint whose secret the admin API may change (WEBHOOK_URL's comes from WEBHOOK_SECRET). */
+  async function rotatable(id: string): Promise<void> {
+    const endpoint = await findEndpoint(db, id);
+    if (!endpoint) throw notFound('webhook endpoint');
+    if (endpoint.fromConfig) {
+      throw conflict('WEBHOOK_FROM_CONFIG', "the WEBHOOK_URL endpoint's secrets come from WEBHOOK_SECRET: list the new and the old secret there during a rotation");
+    }
+  }
+
+  app.post(
+    '/admin/webhooks/:id/rotate-secret',
+    {
+      schema: {
+        tags,
+        summary: 'Give an endpoint a new secret (shown once); the current one keeps signing for `keepPreviousFor` (default 24h)',
+        params: IdParams,
+        body: z.object({ secret: Secret.optional(), keepPreviousFor: KeepPrevious }).strict(),
+        response: { 200: CreatedEndpoint, 403: ErrorBody, ...errorResponses },
+      },
+    },
+    async (request) => {
+      await rotatable(request.params.id);
+      const secret = request.body.secret ?? generateSecret();
+      const row = await rotateSecret(db, request.params.id, secret, request.body.keepPreviousFor);
+      if (!row) throw notFound('webhook endpoint');
+      return { ...view(row), secret };
+    },
+  );
+
+  app.delete(
+    '/admin/webhooks/:id/previous-secret',
+    {
+      schema: {
+        tags,
+        summary: 'Stop signing with the secret the last rotation replaced, now',
+        params: IdParams,
+        response: { 204: z.null(), 403: ErrorBody, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      await rotatable(request.params.id);
+      if (!(await retirePreviousSecret(db, request.params.id))) throw notFound('webhook endpoint');
       return reply.status(204).send(null);
     },
   );
@@ -200,7 +279,7 @@ export const adminWebhookRoutes: FastifyPluginAsync<AdminWebhookRoutesOptions> =
       const id = randomUUID();
       const body = JSON.stringify({ type: 'webhook.test', timestamp: new Date().toISOString(), data: { endpointId: endpoint.id } });
       return sendWebhook(
-        { url: endpoint.url, id, body, secrets: [endpoint.secret] },
+        { url: endpoint.url, id, body, secrets: signingSecrets(endpoint) },
         { timeoutMs: config.webhook.timeoutMs, allowPrivate: config.webhook.allowPrivate },
       );
     },

@@ -27,6 +27,7 @@ const CleanupReport = z
     quarantined: Category.describe('Infected files past QUARANTINE_RETENTION'),
     blobs: Category.describe('Content blobs without references'),
     orphans: Category.describe('Stored objects no record knows'),
+    webhookEvents: Category.describe('Webhook events past WEBHOOK_RETENTION delivered to every endpoint (counted; ids not listed)'),
   })
   .meta({ id: 'CleanupReport' });
 

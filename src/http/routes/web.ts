@@ -6,7 +6,7 @@
 // Caching: the built assets carry a content hash in their names and are cached for a year;
 // index.html is revalidated on every load, so a new build is picked up at once. The page runs
 // under a strict Content-Security-Policy: its own scripts and styles only, no inline code.
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
@@ -15,6 +15,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { KINDS, type Config } from '../../config/index.js';
 import { policyRules } from '../../policy/type-policy.js';
+import { bucketOrigin } from '../../direct/bucket-cors.js';
 
 export interface WebRoutesOptions {
   config: Config;
@@ -22,14 +23,15 @@ export interface WebRoutesOptions {
   root?: string;
 }
 
-export const PAGE_CSP = [
+/** The page's Content-Security-Policy; `connect` adds origins it may send requests to (the bucket). */
+export const pageCsp = (connect: string[] = []) => [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",
   // Uppy shows thumbnails from blob: URLs and a few data: icons.
   "img-src 'self' data: blob:",
   "media-src 'self' blob:",
-  "connect-src 'self'",
+  ["connect-src 'self'", ...connect].join(' '),
   "font-src 'self'",
   "worker-src 'self'",
   "object-src 'none'",
@@ -38,14 +40,17 @@ export const PAGE_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const PAGE_HEADERS = {
-  'Content-Security-Policy': PAGE_CSP,
+export const PAGE_CSP = pageCsp();
+
+const pageHeaders = (config: Config) => ({
+  // Direct-to-bucket uploads send their bytes to the bucket.
+  'Content-Security-Policy': pageCsp(config.storage === 's3' ? [bucketOrigin(config.s3)] : []),
   'X-Content-Type-Options': 'nosniff',
   'X-Frame-Options': 'DENY',
   'Referrer-Policy': 'same-origin',
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Permissions-Policy': 'camera=(), microphone=(), geolocation=()',
-};
+});
 
 /** web/dist at the project root, found from here whether running from src/ (tsx) or dist/. */
 export function findWebRoot(): string | null {
@@ -69,6 +74,7 @@ export const PublicConfig = z
     maxUploadSize: z.number().int().describe('Largest upload accepted (Tus-Max-Size)'),
     allowedKinds: z.array(z.enum(KINDS)),
     limits: z.array(KindLimit).describe('What each accepted kind may be'),
+    directUploads: z.boolean().describe('STORAGE=s3: files may go straight to the bucket through /api/s3 (presigned requests)'),
   })
   .meta({ id: 'PublicConfig' });
 
@@ -85,12 +91,14 @@ export function publicConfig(config: Config): z.output<typeof PublicConfig> {
     maxUploadSize: config.maxUploadSize,
     allowedKinds: [...config.allowedKinds],
     limits,
+    directUploads: config.storage === 's3',
   };
 }
 
 export const webRoutes: FastifyPluginAsync<WebRoutesOptions> = async (plugin, options) => {
   const app = plugin.withTypeProvider<ZodTypeProvider>();
   const settings = publicConfig(options.config);
+  const PAGE_HEADERS = pageHeaders(options.config);
 
   app.get(
     '/api/config',
@@ -109,6 +117,16 @@ export const webRoutes: FastifyPluginAsync<WebRoutesOptions> = async (plugin, op
   );
 
   const root = options.root ?? findWebRoot();
+  // The admin dashboard (web/admin, built to admin.html beside index.html so its relative asset
+  // URLs are the upload page's). The page is public; its data needs an admin token.
+  app.get('/admin', { schema: { hide: true } }, async (request, reply) => {
+    if (request.url.split('?')[0]!.endsWith('/')) return reply.redirect('../admin');
+    reply.headers({ ...PAGE_HEADERS, 'Cache-Control': 'no-cache' }).type('text/html; charset=utf-8');
+    if (!root || !existsSync(path.join(root, 'admin.html'))) {
+      return reply.status(503).type('text/plain; charset=utf-8').send('The admin page is not built. Run `npm run build:web` and restart the server.\n');
+    }
+    return reply.send(createReadStream(path.join(root, 'admin.html')));
+  });
   if (!root) {
     app.log.warn('the upload page is not built (web/dist is missing): run `npm run build:web` to serve it at /');
     app.get('/', { schema: { hide: true } }, async (_request, reply) =>
@@ -135,7 +153,7 @@ export const webRoutes: FastifyPluginAsync<WebRoutesOptions> = async (plugin, op
     schemaHide: true,
     setHeaders(reply, filePath) {
       const name = path.basename(filePath);
-      if (/^index\.html(\.(br|gz))?$/.test(name)) {
+      if (/^(index|admin)\.html(\.(br|gz))?$/.test(name)) {
         for (const [header, value] of Object.entries(PAGE_HEADERS)) reply.header(header, value);
         reply.header('Cache-Control', 'no-cache');
       } else if (/-[A-Z0-9]{8,}\.\w+(\.map)?(\.(br|gz))?$/.test(name)) {

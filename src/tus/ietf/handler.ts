@@ -18,8 +18,8 @@ import type { UploadRow } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
 import { registry } from '../../metrics.js';
 import { TUS_VERSION } from '../protocol.js';
-import { getRequestContext } from '../request-context.js';
-import { removeRequestHeader, setRequestHeader, whenBodyStarts } from '../request-headers.js';
+import type { RequestContext } from '../request-context.js';
+import { removeRequestHeader, setRequestHeader } from '../request-headers.js';
 import {
   completionHeader,
   declaredRepresentation,
@@ -38,10 +38,20 @@ export interface IetfRequest {
   req: IncomingMessage;
   res: import('node:http').ServerResponse;
   baseUrl: string;
+  /** Runs once the endpoint knows the upload, before a byte moves: a Response ends the request there. */
+  preflight?: (upload: UploadRow) => Response | null;
+  /** Runs once the upload exists, before a byte of the body is stored. */
+  beforeStore?: (uploadId: string) => void;
+}
+
+/** The tus path's answer, and the context it decided (null when it answered before deciding). */
+export interface TusAnswer {
+  response: Response;
+  context: RequestContext | null;
 }
 
 /** Serves the rewritten request on the tus path of the endpoint. */
-export type TusPath<R extends IetfRequest> = (request: R) => Promise<Response>;
+export type TusPath<R extends IetfRequest> = (request: R) => Promise<TusAnswer>;
 
 export interface IetfDeps {
   config: Pick<Config, 'tusPath' | 'maxUploadSize' | 'uploadExpiryMs'>;
@@ -67,17 +77,6 @@ const EXPOSED = ['Location', 'Upload-Offset', 'Upload-Length', 'Upload-Complete'
 const TUS_ONLY = new Set(['tus-resumable', 'tus-version', 'tus-extension', 'tus-max-size', 'tus-checksum-algorithm', 'upload-defer-length', 'upload-metadata', 'upload-concat', 'access-control-expose-headers']);
 
 const OCTET_STREAM = 'application/offset+octet-stream';
-
-/** What the handler decides once the endpoint knows the upload (before a byte moves). */
-const preflights = new WeakMap<IncomingMessage, (upload: UploadRow) => Response | null>();
-
-/**
- * Called by the endpoint with the upload a draft request acts on, once ownership and status are
- * decided and before @tus/server moves bytes: a Response ends the request there.
- */
-export function ietfPreflight(req: IncomingMessage, upload: UploadRow): Response | null {
-  return preflights.get(req)?.(upload) ?? null;
-}
 
 /** A tus PATCH does not continue an upload created over the draft (HEAD and DELETE may act on it). */
 export function tusMayContinue(method: string, upload: UploadRow): AppError | null {
@@ -129,8 +128,8 @@ export function createIetfHandler(deps: IetfDeps): IetfHandler {
   }
 
   /** The completing request answers with what the target resource produces: the file record. */
-  async function completed(req: IncomingMessage, response: Response, version: InteropVersion, uploadId: string | undefined, extra: Record<string, string>): Promise<Response> {
-    const ownerId = getRequestContext(req)?.principal.ownerId;
+  async function completed(response: Response, version: InteropVersion, context: RequestContext | null, uploadId: string | undefined, extra: Record<string, string>): Promise<Response> {
+    const ownerId = context?.principal.ownerId;
     const record = uploadId && ownerId && deps.fileRecord ? await deps.fileRecord(uploadId, ownerId).catch(() => null) : null;
     const headers = { ...extra, ...completionHeader(version, true) };
     if (!record) return reshape(response, version, headers, 204, null);
@@ -164,31 +163,26 @@ export function createIetfHandler(deps: IetfDeps): IetfHandler {
     // The body, empty or not, is the upload's first bytes.
     setRequestHeader(req, 'content-type', OCTET_STREAM);
     // The 104 goes the moment the upload exists, before its first byte is stored.
-    whenBodyStarts(req, (uploadId) => {
+    const beforeStore = (uploadId: string) => {
       writeInterimResponse(res, 104, 'Upload Resumption Supported', {
         Location: `${request.baseUrl}${config.tusPath}/${uploadId}`,
         'Upload-Draft-Interop-Version': String(version),
         ...(hasUploadLimit(version) ? { 'Upload-Limit': limit } : {}),
       });
-    });
-    let response: Response;
-    try {
-      response = await tusPath(request);
-    } finally {
-      whenBodyStarts(req, null);
-    }
+    };
+    const { response, context } = await tusPath({ ...request, beforeStore });
     if (response.status !== 201) return reshape(response, version);
     const offset = Number(response.headers.get('Upload-Offset') ?? 0);
     const extra = { 'Upload-Offset': String(offset), ...(creation.length !== null ? { 'Upload-Length': String(creation.length) } : {}) };
     if (creation.length !== null && offset === creation.length) {
-      return completed(req, response, version, getRequestContext(req)?.createdUploadId, extra);
+      return completed(response, version, context, context?.createdUploadId, extra);
     }
     return reshape(response, version, { ...extra, ...completionHeader(version, false) });
   }
 
   async function offsetRetrieval<R extends IetfRequest>(request: R, version: InteropVersion, tusPath: TusPath<R>): Promise<Response> {
     setRequestHeader(request.req, 'tus-resumable', TUS_VERSION);
-    const response = await tusPath(request);
+    const { response } = await tusPath(request);
     if (response.status !== 200) return reshape(response, version);
     const offset = response.headers.get('Upload-Offset') ?? '0';
     const length = response.headers.get('Upload-Length');
@@ -214,7 +208,7 @@ export function createIetfHandler(deps: IetfDeps): IetfHandler {
     if (indicated !== null) setRequestHeader(req, 'upload-length', String(indicated));
     else removeRequestHeader(req, 'upload-length');
     let length: number | null = indicated;
-    preflights.set(req, (upload) => {
+    const preflight = (upload: UploadRow): Response | null => {
       if (upload.transport !== 'ietf') {
         return problem(version, new IetfProblem(409, null, 'this upload was created with tus; continue it with tus', { transport: upload.transport }));
       }
@@ -233,17 +227,12 @@ export function createIetfHandler(deps: IetfDeps): IetfHandler {
         );
       }
       return null;
-    });
-    let response: Response;
-    try {
-      response = await tusPath(request);
-    } finally {
-      preflights.delete(req);
-    }
+    };
+    const { response, context } = await tusPath({ ...request, preflight });
     if (response.status === 204) {
       const offset = Number(response.headers.get('Upload-Offset') ?? parsed.offset);
       const extra = { 'Upload-Offset': String(offset), ...(length !== null ? { 'Upload-Length': String(length) } : {}) };
-      if (length !== null && offset === length) return completed(req, response, version, getRequestContext(req)?.uploadId, extra);
+      if (length !== null && offset === length) return completed(response, version, context, context?.uploadId, extra);
       return reshape(response, version, { ...extra, ...completionHeader(version, false) });
     }
     if (response.status === 409) {
@@ -297,10 +286,10 @@ export function createIetfHandler(deps: IetfDeps): IetfHandler {
           return await append(request, version, tusPath);
         case 'OPTIONS':
           // Upload-Limit on OPTIONS whatever the version (the draft says MUST).
-          return reshape(await tusPath(request), version, common(version, true));
+          return reshape((await tusPath(request)).response, version, common(version, true));
         default:
           setRequestHeader(req, 'tus-resumable', TUS_VERSION);
-          return reshape(await tusPath(request), version);
+          return reshape((await tusPath(request)).response, version);
       }
     } catch (error) {
       if (error instanceof IetfProblem) return problem(version, error);

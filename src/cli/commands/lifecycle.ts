@@ -1,0 +1,56 @@
+// `tusvault lifecycle [--dry-run]`: the lifecycle sweep the hourly job runs (src/lifecycle/cleanup.ts).
+import { runCleanup, type CategoryReport, type CleanupReport } from '../../lifecycle/cleanup.js';
+import { EXIT, parseCommandArgs, positionals, type Command } from '../command.js';
+import { cliContext, openStorage, withDatabase } from '../context.js';
+import { bytes, printJson, printLines, progress } from '../format.js';
+
+const help = `Usage: tusvault lifecycle [--dry-run] [--json]
+
+Runs the lifecycle sweep now: expires abandoned uploads, purges rejected and quarantined files
+past their retention (REJECTED_RETENTION, QUARANTINE_RETENTION), removes unreferenced blobs and
+stored objects no record knows (older than ORPHAN_GRACE). Every removal is audited.
+
+Options:
+  --dry-run   list exactly what a run would remove now, and remove nothing
+  --json      print the report as JSON`;
+
+const CATEGORIES: Array<[keyof Omit<CleanupReport, 'dryRun' | 'startedAt'>, string]> = [
+  ['expired', 'expired uploads'],
+  ['rejected', 'rejected files past retention'],
+  ['quarantined', 'infected files past retention'],
+  ['blobs', 'unreferenced blobs'],
+  ['orphans', 'orphaned stored objects'],
+  ['webhookEvents', 'delivered webhook events past retention'],
+];
+
+export function describeCleanup(report: CleanupReport): string[] {
+  const verb = report.dryRun ? 'would remove' : 'removed';
+  const lines = [report.dryRun ? 'dry run: nothing was changed' : 'lifecycle sweep done'];
+  for (const [key, label] of CATEGORIES) {
+    const category: CategoryReport = report[key];
+    lines.push(`${label}: ${verb} ${category.count} (${bytes(category.bytes)})`);
+    for (const id of category.ids) lines.push(`  ${id}`);
+  }
+  return lines;
+}
+
+export const lifecycleCommand: Command = {
+  name: 'lifecycle',
+  help,
+  async run(args) {
+    const { values, positionals: rest } = parseCommandArgs('lifecycle', args, {
+      'dry-run': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    });
+    positionals('lifecycle', rest, []);
+    const context = cliContext();
+    const storage = await openStorage(context);
+    const report = await withDatabase(context, (database) => {
+      progress(values['dry-run'] ? 'planning the lifecycle sweep (dry run) …' : 'running the lifecycle sweep …');
+      return runCleanup({ db: database.db, storage, logger: context.logger }, context.config, { dryRun: values['dry-run'] });
+    });
+    if (values.json) printJson(report);
+    else printLines(describeCleanup(report));
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,172 @@
+// Digest on the way in: SHA-256 and MD5 of an upload's bytes, computed as they are written, so
+// processing need not read a finished upload back to hash it. The running state lives in this
+// process only and is continued only by a write that starts exactly where it ends; anything else
+// (another instance wrote meanwhile, a restart, a write whose stored length is not what was
+// hashed) drops it, and processing makes its own pass over the stored bytes as before.
+import { createHash, type Hash } from 'node:crypto';
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { DataStore, type Upload } from '@tus/utils';
+import type { ObjectStorage } from './types.js';
+
+/** The digests of every byte of an upload, hex. */
+export interface ContentDigest {
+  sha256: string;
+  md5: string;
+}
+
+interface RunningDigest {
+  /** Bytes [0, offset) are hashed. */
+  offset: number;
+  sha256: Hash;
+  md5: Hash;
+  touchedAt: number;
+}
+
+export interface ArrivalDigestOptions {
+  /** Running digests kept at once; the least recently written go first. */
+  maxUploads?: number;
+  /** A digest not written to for this long is dropped (an abandoned upload). */
+  maxIdleMs?: number;
+}
+
+/** The running digests of the uploads this process is receiving, by upload id. */
+export class ArrivalDigests {
+  // Insertion order is recency order: every write re-inserts its upload.
+  private readonly running = new Map<string, RunningDigest>();
+  private readonly maxUploads: number;
+  private readonly maxIdleMs: number;
+
+  constructor({ maxUploads = 10_000, maxIdleMs = 24 * 3600_000 }: ArrivalDigestOptions = {}) {
+    this.maxUploads = maxUploads;
+    this.maxIdleMs = maxIdleMs;
+  }
+
+  get size(): number {
+    return this.running.size;
+  }
+
+  /**
+   * The digest of an upload whose `size` bytes all went through this process, or null; either way
+   * the state is gone afterwards (the upload is finished).
+   */
+  take(uploadId: string, size: number): ContentDigest | null {
+    const state = this.running.get(uploadId);
+    this.running.delete(uploadId);
+    if (!state || state.offset !== size) return null;
+    return { sha256: state.sha256.digest('hex'), md5: state.md5.digest('hex') };
+  }
+
+  drop(uploadId: string): void {
+    this.running.delete(uploadId);
+  }
+
+  /** The state a write at `offset` continues (a new one at 0), or null: that write is not hashed. */
+  begin(uploadId: string, offset: number): RunningDigest | null {
+    const existing = this.running.get(uploadId);
+    this.running.delete(uploadId);
+    if (existing && existing.offset === offset) return existing;
+    if (offset !== 0) return null;
+    this.evict();
+    return { offset: 0, sha256: createHash('sha256'), md5: createHash('md5'), touchedAt: Date.now() };
+  }
+
+  /** A write hashed `state` up to `offset` and the store holds exactly that much: kept. */
+  settle(uploadId: string, state: RunningDigest, offset: number): void {
+    state.offset = offset;
+    state.touchedAt = Date.now();
+    this.running.set(uploadId, state);
+  }
+
+  private evict(): void {
+    const idleBefore = Date.now() - this.maxIdleMs;
+    for (const [id, state] of this.running) {
+      if (this.running.size < this.maxUploads && state.touchedAt >= idleBefore) break;
+      this.running.delete(id);
+    }
+  }
+}
+
+/** Passes bytes through, hashing them and counting them. */
+class Hasher extends Transform {
+  seen = 0;
+  constructor(private readonly state: RunningDigest) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.state.sha256.update(chunk);
+    this.state.md5.update(chunk);
+    this.seen += chunk.length;
+    callback(null, chunk);
+  }
+}
+
+/** A DataStore that hashes what is written through it and otherwise is `inner`. */
+export class DigestingStore extends DataStore {
+  constructor(
+    private readonly inner: DataStore,
+    private readonly digests: ArrivalDigests,
+  ) {
+    super();
+    this.extensions = inner.extensions;
+  }
+
+  override hasExtension(extension: string): boolean {
+    return this.inner.hasExtension(extension);
+  }
+
+  override create(upload: Upload): Promise<Upload> {
+    return this.inner.create(upload);
+  }
+
+  override getUpload(id: string): Promise<Upload> {
+    return this.inner.getUpload(id);
+  }
+
+  override declareUploadLength(id: string, length: number): Promise<void> {
+    return this.inner.declareUploadLength(id, length);
+  }
+
+  override deleteExpired(): Promise<number> {
+    return this.inner.deleteExpired();
+  }
+
+  override getExpiration(): number {
+    return this.inner.getExpiration();
+  }
+
+  override remove(id: string): Promise<void> {
+    this.digests.drop(id);
+    return this.inner.remove(id);
+  }
+
+  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    const state = this.digests.begin(id, offset);
+    if (!state) return this.inner.write(readable, id, offset);
+    const hasher = new Hasher(state);
+    // Errors travel both ways as in a direct write: a failing body fails the store's write, a
+    // failing store stops reading the body.
+    pipeline(readable, hasher, () => {});
+    let stored: number;
+    try {
+      stored = await this.inner.write(hasher, id, offset);
+    } catch (error) {
+      // What reached storage counts (the client resumes from it): if that is what was hashed,
+      // the next write continues the digest.
+      const after = await this.inner.getUpload(id).then(
+        (upload) => upload.offset,
+        () => null,
+      );
+      if (after === offset + hasher.seen) this.digests.settle(id, state, after);
+      throw error;
+    }
+    if (stored === offset + hasher.seen) this.digests.settle(id, state, stored);
+    return stored;
+  }
+}
+
+/** `storage` whose tus store digests what it writes into `digests`. */
+export function withArrivalDigests(storage: ObjectStorage, digests: ArrivalDigests): ObjectStorage {
+  const tusStore = new DigestingStore(storage.tusStore, digests);
+  // The other operations stay the storage's own (with their `this`).
+  return Object.assign(Object.create(storage) as ObjectStorage, { tusStore });
+}
