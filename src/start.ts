@@ -17,6 +17,7 @@ import { buildApp, buildBaseApp } from './http/app.js';
 import { databaseGaugeQueries } from './db/metrics-queries.js';
 import { useDatabaseGauges } from './metrics.js';
 import { toHttpError } from './http/errors.js';
+import { AppError } from './errors.js';
 import { toFileRecord } from './http/file-record.js';
 import { findOwnedFile } from './db/files.js';
 import type { Logger } from './logger.js';
@@ -181,7 +182,8 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         lifecycle,
         mapError: (error) => {
           const mapped = toHttpError(error);
-          if (mapped.status >= 500) logger.error({ err: error }, 'tus request failed');
+          // An AppError is an answer we chose (a 503 with Retry-After, say): its cause is logged where it arose.
+          if (mapped.status >= 500 && !(error instanceof AppError)) logger.error({ err: error }, 'tus request failed');
           return { status_code: mapped.status, body: JSON.stringify(mapped.body), headers: mapped.headers };
         },
       });
