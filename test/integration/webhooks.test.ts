@@ -5,7 +5,7 @@
 // Infected files (real clamd) are announced with their signature; during a secret rotation every
 // request carries two signatures; the metrics show the backlog and the delivery latency.
 import { createServer } from 'node:http';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { getFile, waitForFinal } from '../support/api.js';
 import { bearer, jwtEnv } from '../support/auth.js';
@@ -119,6 +119,36 @@ describe('webhooks', () => {
     await waitFor(() => receiver.about(id).length === 5, { what: 'the retried delivery' });
     expect(receiver.about(id)[4]!.headers['webhook-id']).toBe(createdDelivery.eventId);
   });
+
+  it('announces each of 50 concurrent uploads exactly once per event, verified, in order per file, matching the API', async () => {
+    const files = Array.from({ length: 50 }, (_, i) => ({ name: `many-${i}.bin`, bytes: randomBytes(1000 + i) }));
+    const ids: string[] = [];
+    // Ten clients at a time, as a busy page would send them.
+    for (let i = 0; i < files.length; i += 10) {
+      ids.push(
+        ...(await Promise.all(
+          files.slice(i, i + 10).map((file) => upload(file.bytes, { endpoint: `${server.url}/files`, filename: file.name, headers: alice })),
+        )),
+      );
+    }
+    const records = await Promise.all(ids.map((id) => waitForFinal(server.url, id, { headers: alice })));
+    expect(records.map((record) => record.status)).toEqual(ids.map(() => 'ready'));
+    await waitFor(() => ids.every((id) => receiver.about(id).some((r) => r.body.type === 'file.ready')), {
+      timeoutMs: 60_000,
+      what: 'file.ready for all 50 uploads',
+    });
+    for (const [index, id] of ids.entries()) {
+      const requests = receiver.about(id);
+      // Every request verifies; each event is one webhook-id, delivered once (the receiver answered 200).
+      for (const request of requests) expect(verify(request)).toEqual(request.body);
+      expect(requests.map((r) => r.body.type)).toEqual(['upload.created', 'upload.completed', 'file.ready']);
+      expect(new Set(requests.map((r) => r.headers['webhook-id'])).size).toBe(3);
+      const ready = requests[2]!.body.data as { sha256: string; filename: string; size: number };
+      expect(ready).toEqual(records[index]);
+      expect(ready.sha256).toBe(createHash('sha256').update(files[index]!.bytes).digest('hex'));
+      expect(ready.filename).toBe(files[index]!.name);
+    }
+  }, 120_000);
 
   it('writes no event for a change that rolls back, and one for the same change committed', async () => {
     const id = await upload(randomBytes(500), { endpoint: `${server.url}/files`, filename: 'rollback.bin', headers: alice });
