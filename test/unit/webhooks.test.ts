@@ -158,3 +158,23 @@ describe('sendWebhook', () => {
     expect(seen.length).toBe(count);
   });
 });
+
+describe('what a receiver verifies (the README snippet)', () => {
+  const body = JSON.stringify({ type: 'file.ready', timestamp: new Date().toISOString(), data: { id: 'f1' } });
+
+  it('accepts a fresh request signed with its secret', () => {
+    expect(new Webhook(secret).verify(body, signatureHeaders('msg_1', body, [secret]))).toEqual(JSON.parse(body));
+  });
+
+  it('refuses a tampered body, another id, another secret and a replay older than 5 minutes', () => {
+    const headers = signatureHeaders('msg_1', body, [secret]);
+    const receiver = new Webhook(secret);
+    expect(() => receiver.verify(body.replace('f1', 'f2'), headers)).toThrow();
+    expect(() => receiver.verify(body, { ...headers, 'webhook-id': 'msg_2' })).toThrow();
+    expect(() => new Webhook(generateSecret()).verify(body, headers)).toThrow();
+    const replayed = signatureHeaders('msg_1', body, [secret], new Date(Date.now() - 6 * 60_000));
+    expect(() => receiver.verify(body, replayed)).toThrow(/timestamp/i);
+    // Within the tolerance, an older request still verifies.
+    expect(receiver.verify(body, signatureHeaders('msg_1', body, [secret], new Date(Date.now() - 4 * 60_000)))).toEqual(JSON.parse(body));
+  });
+});
