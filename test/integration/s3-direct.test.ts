@@ -1,7 +1,8 @@
 // Direct-to-bucket uploads (STORAGE=s3, moto as the bucket): the Companion-compatible routes under
 // /api/s3 called as @uppy/aws-s3 calls them, the client's bytes going straight to the bucket with
 // the presigned URLs. What lands is refused unless it is what was declared and allowed (and then
-// nothing of it stays: object, record, reservation), or processed exactly like a tus upload.
+// nothing of it stays: object, record, reservation), or processed exactly like a tus upload; the
+// application's pre-create hook is asked as for a tus creation.
 import { createHash, randomBytes } from 'node:crypto';
 import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,9 +11,11 @@ import { bearer, jwtEnv } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { s3Client } from '../support/moto.js';
 import { serverEnv, startServer, type TestServer } from '../support/server.js';
+import { startReceiver, verify, type Receiver } from '../support/webhook-receiver.js';
 
 const MiB = 2 ** 20;
 const PRESIGN_EXPIRY_SECONDS = 120;
+const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 
 describe('direct-to-bucket uploads (/api/s3)', () => {
   let db: TestDatabase;
@@ -22,13 +25,27 @@ describe('direct-to-bucket uploads (/api/s3)', () => {
   let alice: Record<string, string>;
   let bob: Record<string, string>;
   let admin: Record<string, string>;
+  let hook: Receiver;
 
   beforeAll(async () => {
     db = await createTestDatabase('s3direct');
+    // The application's pre-create hook: refuses names starting with "refused", tags "tagged" ones.
+    hook = await startReceiver((request) => {
+      const filename = String(request.body.filename);
+      if (filename.startsWith('refused')) return { status: 422, body: JSON.stringify({ message: 'no sequences for this product' }), contentType: 'application/json' };
+      if (filename.startsWith('tagged')) return { status: 200, body: JSON.stringify({ metadata: { productId: 'p-42' } }), contentType: 'application/json' };
+      return 200;
+    });
     const env = await serverEnv({
       databaseUrl: db.url,
       storage: 's3',
-      extra: { ...jwtEnv(), S3_PRESIGN_EXPIRY: `${PRESIGN_EXPIRY_SECONDS}s` },
+      extra: {
+        ...jwtEnv(),
+        S3_PRESIGN_EXPIRY: `${PRESIGN_EXPIRY_SECONDS}s`,
+        PRE_CREATE_HOOK_URL: `${hook.url}/pre-create`,
+        WEBHOOK_SECRET: SECRET,
+        WEBHOOK_ALLOW_PRIVATE: 'true',
+      },
     });
     bucket = env.S3_BUCKET!;
     s3 = s3Client(env.S3_ENDPOINT!);
@@ -39,6 +56,7 @@ describe('direct-to-bucket uploads (/api/s3)', () => {
   });
   afterAll(async () => {
     await app?.stop();
+    await hook?.close();
     await db?.drop();
   });
 
@@ -128,6 +146,23 @@ describe('direct-to-bucket uploads (/api/s3)', () => {
     const again = await complete(alice, upload, parts);
     expect(again.status).toBe(200);
     expect(((await again.json()) as { fileId: string }).fileId).toBe(answer.fileId);
+  });
+
+  it('asks the pre-create hook (protocol s3-direct): a refusal creates nothing, an acceptance attaches its metadata', async () => {
+    const before = await quota(alice);
+    const refused = await api('POST', '/s3/multipart', alice, { filename: 'refused.bin', type: 'application/octet-stream', metadata: {}, size: 10 });
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toEqual({ error: { code: 'UPLOAD_REFUSED', message: 'no sequences for this product' } });
+    const asked = hook.received.find((r) => r.body.filename === 'refused.bin')!;
+    expect(verify(asked, SECRET)).toMatchObject({ owner: 'alice', filename: 'refused.bin', size: 10, protocol: 's3-direct' });
+    expect(await quota(alice)).toEqual(before);
+
+    const bytes = randomBytes(3000);
+    const upload = await createMultipart(alice, 'tagged.bin', { size: bytes.length });
+    const done = await complete(alice, upload, [await putPart(alice, upload, 1, bytes)]);
+    expect(done.status).toBe(200);
+    const record = await waitForFinal(app.url, fileId(upload.key), { headers: alice });
+    expect(record).toMatchObject({ status: 'ready', transport: 's3-direct', appMetadata: { productId: 'p-42' } });
   });
 
   it("answers another owner's upload, and a key with another upload's id, exactly like a missing one (404)", async () => {
