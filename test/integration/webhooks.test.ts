@@ -143,7 +143,7 @@ describe('webhooks', () => {
       for (const request of requests) expect(verify(request)).toEqual(request.body);
       expect(requests.map((r) => r.body.type)).toEqual(['upload.created', 'upload.completed', 'file.ready']);
       expect(new Set(requests.map((r) => r.headers['webhook-id'])).size).toBe(3);
-      const ready = requests[2]!.body.data as { sha256: string; filename: string; size: number };
+      const ready = requests[2]!.body.data;
       expect(ready).toEqual(records[index]);
       expect(ready.sha256).toBe(createHash('sha256').update(files[index]!.bytes).digest('hex'));
       expect(ready.filename).toBe(files[index]!.name);
