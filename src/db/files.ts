@@ -26,6 +26,18 @@ export async function findOwnedFile(db: Executor, id: string, ownerId: string): 
   return row;
 }
 
+/** Any owner's files with this id or these bytes (sha256), newest first, deleted ones included: an operator's lookup. */
+export async function findFilesForAdmin(db: Executor, by: { id: string } | { sha256: string }, limit = 50): Promise<FileRow[]> {
+  const match = 'id' in by ? eq(uploads.id, by.id) : eq(uploads.sha256, by.sha256);
+  return db
+    .select({ upload: uploads, blob: blobs })
+    .from(uploads)
+    .leftJoin(blobs, eq(blobs.sha256, uploads.blobSha256))
+    .where(and(match, notPartial))
+    .orderBy(desc(uploads.createdAt), desc(uploads.id))
+    .limit(limit);
+}
+
 export interface ListCursor {
   createdAt: Date;
   id: string;

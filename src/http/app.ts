@@ -18,6 +18,7 @@ import { getOrCreateSecret } from '../db/secrets.js';
 import type { UploadEvents } from '../events/upload-events.js';
 import { adminRoutes } from './routes/admin.js';
 import { adminAnalyticsRoutes } from './routes/admin-analytics.js';
+import { adminFileRoutes } from './routes/admin-files.js';
 import { adminWebhookRoutes } from './routes/admin-webhooks.js';
 import { eventsRoutes } from './routes/events.js';
 import { filesRoutes } from './routes/files.js';
@@ -177,6 +178,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(eventsRoutes, { db: deps.database.db, storage: deps.storage, events: deps.events });
       await api.register(adminRoutes, { db: deps.database.db, storage: deps.storage, config, logger: deps.logger });
       await api.register(adminAnalyticsRoutes, { db: deps.database.adhoc });
+      await api.register(adminFileRoutes, { db: deps.database.db });
       await api.register(adminWebhookRoutes, { db: deps.database.db, config });
       if (deps.direct) await api.register(s3DirectRoutes, { direct: deps.direct });
     },

@@ -1,8 +1,9 @@
 // The admin dashboard (/admin) in headless Chromium against the real server (AUTH_MODE=jwt, real
 // PostgreSQL, disk storage, the test clamd) with seeded uploads: the tiles show what the analytics
 // API answers, both uPlot charts draw their series, the window is chosen with the keyboard, it fits
-// a phone, the cleanup dry run reports, and a non-admin token sees "admin only" and no data.
-import { randomBytes } from 'node:crypto';
+// a phone, the cleanup dry run reports, a non-admin token sees "admin only" and no data, and any
+// owner's files are found by id or sha256.
+import { createHash, randomBytes } from 'node:crypto';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitForFinal } from '../support/api.js';
@@ -129,6 +130,45 @@ describe('admin dashboard in Chromium', () => {
     expect(await page.locator('#dashboard').isVisible()).toBe(false);
     expect(await page.locator('#tile-total').textContent()).toBe('–');
     await page.screenshot({ path: await artifactPath('admin-dashboard-not-admin.png') });
+    await page.close();
+  });
+
+  it("finds any owner's files by sha256 or id (the lookup API, and the dashboard's form)", async () => {
+    const bytes = randomBytes(30_000);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const ids: string[] = [];
+    for (const owner of ['carol', 'dave']) {
+      const headers = await bearer(owner);
+      const id = await upload(bytes, { endpoint: `${server.url}/files`, filename: `${owner}.bin`, headers });
+      await waitForFinal(server.url, id, { headers });
+      ids.push(id);
+    }
+    const lookup = (query: string, headers = adminHeaders) => fetch(`${server.url}/api/admin/files?${query}`, { headers });
+    const bySha = (await (await lookup(`sha256=${sha256.toUpperCase()}`)).json()) as { files: Array<{ id: string; ownerId: string; sha256: string }> };
+    expect(bySha.files.map((f) => f.ownerId).sort()).toEqual(['carol', 'dave']);
+    const byId = (await (await lookup(`id=${ids[0]}`)).json()) as { files: Array<{ id: string; ownerId: string }> };
+    expect(byId.files).toEqual([expect.objectContaining({ id: ids[0], ownerId: 'carol', sha256 })]);
+    expect((await (await lookup(`id=${'0'.repeat(32)}`)).json())).toEqual({ files: [] });
+    // Exactly one of id and sha256, well-formed; admins only.
+    for (const query of ['', `id=${ids[0]}&sha256=${sha256}`, 'sha256=abc', 'id=../x']) {
+      const response = await lookup(query);
+      expect(response.status, query).toBe(400);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBeTruthy();
+    }
+    expect((await lookup(`sha256=${sha256}`, await bearer('carol'))).status).toBe(403);
+
+    const { page, errors } = await openWith(await token('ops', { role: 'admin' }));
+    await page.locator('#dashboard').waitFor({ state: 'visible' });
+    await page.locator('#lookup-query').fill(sha256);
+    await page.locator('#lookup-query').press('Enter');
+    await page.locator('#lookup-status').filter({ hasText: '2 found' }).waitFor();
+    expect((await page.locator('#lookup-results tbody td:nth-child(2)').allTextContents()).sort()).toEqual(['carol', 'dave']);
+    await page.locator('#lookup-query').fill('not a digest');
+    await page.locator('#lookup-query').press('Enter');
+    await page.locator('#lookup-status').filter({ hasText: 'Enter a file id' }).waitFor();
+    expect(await page.locator('#lookup-results').isVisible()).toBe(false);
+    expect(await unlabelledControls(page)).toEqual([]);
+    expect(errors).toEqual([]);
     await page.close();
   });
 });

@@ -1,6 +1,7 @@
 // The admin dashboard (/admin, role admin): the analytics API (src/http/routes/admin-analytics.ts)
 // as tiles, uPlot charts and tables over a chosen window, refreshed while open, plus the routine
-// actions (lifecycle cleanup, an owner's quota). Same token handling as the upload page.
+// actions (lifecycle cleanup, an owner's quota, finding any file by id or sha256). Same token
+// handling as the upload page.
 import { ApiError, api, getToken, loadConfig, setToken } from '../src/api.js';
 import { formatBytes, formatNumber } from '../src/format.js';
 import { drawChart } from './charts.js';
@@ -159,6 +160,39 @@ async function setQuota(event: SubmitEvent): Promise<void> {
   }
 }
 
+interface FoundFile {
+  id: string;
+  ownerId: string;
+  filename: string;
+  status: string;
+  size: number | null;
+  sha256: string | null;
+  rejectionReason: string | null;
+}
+
+/** Any owner's files by id (32 hex) or by content (sha256, 64 hex). */
+async function lookUp(event: SubmitEvent): Promise<void> {
+  event.preventDefault();
+  const query = $<HTMLInputElement>('lookup-query').value.trim().toLowerCase();
+  const status = $('lookup-status');
+  const table = $('lookup-results');
+  const by = /^[0-9a-f]{32}$/.test(query) ? 'id' : /^[0-9a-f]{64}$/.test(query) ? 'sha256' : null;
+  if (!by) {
+    status.textContent = 'Enter a file id (32 hexadecimal characters) or a sha256 (64).';
+    table.hidden = true;
+    return;
+  }
+  try {
+    const { files } = await api<{ files: FoundFile[] }>(`api/admin/files?${by}=${query}`);
+    status.textContent = files.length === 0 ? `No file has this ${by === 'id' ? 'id' : 'sha256'}.` : `${formatNumber(files.length)} found`;
+    table.hidden = files.length === 0;
+    rows('lookup-results', files.map((file) => [file.id, file.ownerId, file.filename, file.rejectionReason ? `${file.status}: ${file.rejectionReason}` : file.status, file.size === null ? '—' : formatBytes(file.size), file.sha256 ?? '—']));
+  } catch (error) {
+    status.textContent = error instanceof Error ? error.message : String(error);
+    table.hidden = true;
+  }
+}
+
 async function main(): Promise<void> {
   const windows = $('windows');
   windows.addEventListener('click', (event) => {
@@ -179,6 +213,7 @@ async function main(): Promise<void> {
   $('cleanup-dry').addEventListener('click', () => void runCleanup(true));
   $('cleanup-run').addEventListener('click', () => void runCleanup(false));
   $<HTMLFormElement>('quota-form').addEventListener('submit', (event) => void setQuota(event));
+  $<HTMLFormElement>('lookup-form').addEventListener('submit', (event) => void lookUp(event));
   $<HTMLFormElement>('token-form').addEventListener('submit', (event) => {
     event.preventDefault();
     setToken($<HTMLInputElement>('token').value.trim() || null);
