@@ -4,10 +4,11 @@
 // composition root), which no record says.
 import type { Config } from '../src/config/index.js';
 import type { Db } from '../src/db/client.js';
-import type { ContentDigest } from '../src/db/jobs.js';
 import type { UploadRecords } from '../src/db/uploads.js';
 import type { Logger } from '../src/logger.js';
+import type { ArrivalDigest } from '../src/storage/digesting-store.js';
 import type { PreCreateHook } from '../src/webhooks/pre-create.js';
+import type { FinishInline } from '../tasks/steps/finish-inline.js';
 
 export interface HookDeps {
   db: Db;
@@ -25,7 +26,12 @@ export interface HookDeps {
    * The digests of an upload's `size` bytes if they were all hashed as this process received
    * them (src/storage/digesting-store.ts), else null; the running state is gone afterwards.
    */
-  takeArrivalDigest(uploadId: string, size: number): ContentDigest | null;
+  takeArrivalDigest(uploadId: string, size: number): ArrivalDigest | null;
+  /**
+   * Processes a small finished upload in the transaction that finishes it, from its arrival digest
+   * (tasks/steps/finish-inline.ts); false when it did not, and the processing job is enqueued.
+   */
+  finishInline?: FinishInline;
   /** The application's say on every creation (src/webhooks/pre-create.ts). */
   preCreate: PreCreateHook;
 }

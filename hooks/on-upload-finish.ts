@@ -1,6 +1,8 @@
-// onUploadFinish: every byte has arrived. Mark the record `processing` and enqueue its processing
-// job in one transaction. If this fails (database down, process killed), the bytes are safe in
-// storage and the reconciler (or the client's next HEAD) finishes the upload later.
+// onUploadFinish: every byte has arrived. A small file this process received whole is processed in
+// the transaction that finishes it (tasks/steps/finish-inline.ts); otherwise mark the record
+// `processing` and enqueue its processing job in one transaction. If this fails (database down,
+// process killed), the bytes are safe in storage and the reconciler (or the client's next HEAD)
+// finishes the upload later.
 import type { Upload } from '@tus/utils';
 import { enqueueFinalsOf } from '../src/db/concat.js';
 import { requestContextOf } from '../src/tus/request-context.js';
@@ -15,6 +17,11 @@ export async function finishUpload(deps: HookDeps, id: string, size: number, par
   if (partial) {
     await enqueueFinalsOf(deps.db, id, deps.config.jobMaxAttempts);
     return false;
+  }
+  if (digest && (await deps.finishInline?.(id, size, digest))) {
+    tusUploadsFinished.inc();
+    deps.logger.info({ uploadId: id, size }, 'upload finished; processed inline');
+    return true;
   }
   const started = await deps.records.finish(id, size, digest);
   if (started) {

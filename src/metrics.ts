@@ -61,7 +61,7 @@ export const openConnections = new Gauge({
 // Processing.
 export const processingStepSeconds = new Histogram({
   name: 'tusvault_processing_step_seconds',
-  help: 'Duration of processing steps (digest, metadata, scan) in seconds',
+  help: 'Duration of processing steps (digest, metadata, scan; inline: a small file settled where it finished) in seconds',
   labelNames: ['step'] as const,
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
   registers: [registry],

@@ -25,6 +25,7 @@ import { createClamdScanner } from './scan/clamd.js';
 import type { Scanner } from './scan/scanner.js';
 import { createStorage } from './storage/index.js';
 import { ArrivalDigests, withArrivalDigests } from './storage/digesting-store.js';
+import { inlineFinisher } from '../tasks/steps/finish-inline.js';
 import { UploadEvents } from './events/upload-events.js';
 import { PostgresLocker } from './tus/pg-locker.js';
 import { ownerOfReceiving } from './tus/request-context.js';
@@ -168,6 +169,12 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         records: uploadRecords(database.db, { quota: config.quota, maxAttempts: config.jobMaxAttempts }),
         storedOffset: async (uploadId) => (await storage.tusStore.getUpload(uploadId)).offset,
         takeArrivalDigest: (uploadId, size) => arrivals.take(uploadId, size),
+        finishInline: inlineFinisher({
+          db: database.db,
+          storage,
+          logger,
+          options: { scanner: scanner !== null, scanRequired: config.scanRequired, maxAttempts: config.jobMaxAttempts },
+        }),
         preCreate: configuredPreCreateHook(config, logger),
       };
       const spoolDirectory = await createSpoolDirectory(config.dataDir);

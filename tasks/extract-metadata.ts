@@ -6,6 +6,7 @@ import type { Task } from 'graphile-worker';
 import { parsePayload } from '../src/db/jobs.js';
 import { timed } from '../src/metrics.js';
 import { findBlob, finalizeBlob, saveMetadata } from '../src/db/processing.js';
+import { enqueuePreviewsIfClean } from '../src/db/previews.js';
 import { isParseError } from './parsers/errors.js';
 import { extractMetadata as extract } from './steps/metadata.js';
 import { errorMessage, isLastAttempt, stepOptions, type TaskDeps, observeFinal } from './deps.js';
@@ -35,5 +36,6 @@ export function extractMetadata(deps: TaskDeps): Task<'extract_metadata'> {
       }
     }
     observeFinal(await finalizeBlob(deps.db, sha256, stepOptions(deps)));
+    await enqueuePreviewsIfClean(deps.db, sha256, deps.config.jobMaxAttempts);
   };
 }

@@ -17,7 +17,7 @@ export function lifecycle(deps: TaskDeps): Task<'lifecycle'> {
     });
     lifecycleRuns.inc({ outcome: 'ok' });
     const summary = Object.fromEntries(
-      (['expired', 'rejected', 'quarantined', 'blobs', 'orphans'] as const).map((k) => [k, { count: report[k].count, bytes: report[k].bytes }]),
+      (['expired', 'rejected', 'quarantined', 'blobs', 'orphans', 'tierMoves'] as const).map((k) => [k, { count: report[k].count, bytes: report[k].bytes }]),
     );
     deps.logger.info({ task: 'lifecycle', ...summary }, 'lifecycle sweep done');
   };

@@ -7,24 +7,19 @@
 //      deleted; with nothing left to wait for, the upload becomes ready in the same statement;
 //   4. if the blob's outcome is known and not `ready` (a duplicate of rejected or infected
 //      bytes), finalize now.
+// Steps 2-4 are steps/content.ts, which a small file finished inline (steps/finish-inline.ts) shares.
 // Every step is guarded in the database, so running this job twice changes nothing.
 import type { Task } from 'graphile-worker';
 import { parsePayload, StoredUpload, type ContentDigest } from '../src/db/jobs.js';
 import { timed, uploadDigests } from '../src/metrics.js';
 import { findUpload } from '../src/db/uploads.js';
-import { failUploads, finalizeBlob, linkBlob, rejectUpload } from '../src/db/processing.js';
+import { failUploads, finalizeBlob } from '../src/db/processing.js';
 import type { Logger } from '../src/logger.js';
 import { ObjectNotFoundError } from '../src/storage/types.js';
-import { declaredKindMatches, sniff, type Kind } from './parsers/sniff.js';
+import type { Kind } from './parsers/sniff.js';
+import { settleContent } from './steps/content.js';
 import { digestStream, digestWithKnownHashes } from './steps/digest.js';
-import { metadataFromHead } from './steps/metadata.js';
 import { errorMessage, isLastAttempt, stepOptions, type TaskDeps, observeFinal } from './deps.js';
-
-function mismatchReason(kind: Kind, format: string | null, size: number): string {
-  if (size === 0) return `the file is empty, so it cannot be a valid ${kind} file`;
-  if (!format) return `the content is not a recognised ${kind} format`;
-  return `the content is ${format.toUpperCase()} data, not a ${kind} file`;
-}
 
 export function processUpload(deps: TaskDeps): Task<'process_upload'> {
   const options = stepOptions(deps);
@@ -50,40 +45,17 @@ export function processUpload(deps: TaskDeps): Task<'process_upload'> {
       throw new Error(`stored size ${digest.size} differs from the upload length ${upload.size}`);
     }
 
-    const sniffed = sniff(digest.head);
-    if (!declaredKindMatches(upload.kind, sniffed)) {
-      const content = { sha256: digest.sha256, md5: digest.md5, detectedMimeType: sniffed?.mime ?? null };
-      const rejected = await rejectUpload(deps.db, uploadId, mismatchReason(upload.kind, sniffed?.format ?? null, digest.size), content);
-      if (!rejected) return false;
-      observeFinal(rejected);
-      log.info({ declared: upload.kind, sniffed: sniffed?.format ?? null }, 'rejected: content does not match the declared type');
-      return true;
-    }
-
-    const link = await linkBlob(
-      deps.db,
-      uploadId,
-      {
-        sha256: digest.sha256,
-        md5: digest.md5,
-        size: digest.size,
-        kind: upload.kind,
-        format: sniffed?.format ?? null,
-        mimeType: sniffed?.mime ?? upload.mimeType,
-        metadata: metadataFromHead(upload.kind, digest.head, digest.size),
-      },
-      options,
-    );
-    if (!link.linked) return false;
-    if (link.deduplicated) {
+    const settled = await settleContent(deps.db, uploadId, upload, digest, options);
+    if (!settled.applied) return false;
+    if (settled.rejected) {
+      log.info(settled.rejected, 'rejected: content does not match the declared type');
+    } else if (settled.deduplicated) {
       // Same bytes are stored already: this copy goes (the lifecycle orphan sweep would
       // remove it anyway if this process died right here).
       await deps.storage.remove(key);
       log.info({ sha256: digest.sha256 }, 'de-duplicated');
     }
-    if (link.ready) observeFinal(link.ready);
-    // Not ready and no step pending: the blob's outcome is another status (rejected, infected).
-    else if (!link.stepsPending) observeFinal(await finalizeBlob(deps.db, digest.sha256, options));
+    observeFinal(settled.final);
     return true;
   }
 

@@ -8,8 +8,10 @@ import { concatUpload } from './concat-upload.js';
 import { deliverWebhook } from './deliver-webhook.js';
 import { extractMetadata } from './extract-metadata.js';
 import { lifecycle } from './lifecycle.js';
+import { makePreviews } from './make-previews.js';
 import { processUpload } from './process-upload.js';
 import { reconcileTask } from './reconcile.js';
+import { restoreBlob } from './restore-blob.js';
 import { scanBlob } from './scan-blob.js';
 
 export function taskList(deps: TaskDeps): { [T in TaskName]: Task<T> } {
@@ -17,9 +19,11 @@ export function taskList(deps: TaskDeps): { [T in TaskName]: Task<T> } {
     process_upload: processUpload(deps),
     extract_metadata: extractMetadata(deps),
     scan_blob: scanBlob(deps),
+    make_previews: makePreviews(deps),
     concat_upload: concatUpload(deps),
     reconcile: reconcileTask(deps),
     lifecycle: lifecycle(deps),
+    restore_blob: restoreBlob(deps),
     deliver_webhook: deliverWebhook(deps),
   };
 }

@@ -13,6 +13,7 @@
 import type { Readable } from 'node:stream';
 import type { Task } from 'graphile-worker';
 import { parsePayload } from '../src/db/jobs.js';
+import { enqueuePreviewsIfClean } from '../src/db/previews.js';
 import { abandonScan, findBlob, finalizeBlob, saveInfected, saveScan } from '../src/db/processing.js';
 import type { BlobRow } from '../src/db/schema.js';
 import type { Logger } from '../src/logger.js';
@@ -127,5 +128,7 @@ export function scanBlob(deps: TaskDeps): Task<'scan_blob'> {
       }
     }
     observeFinal(await finalizeBlob(deps.db, sha256, stepOptions(deps)));
+    // After every run, not only the one that saved the verdict: a retry after a crash still enqueues.
+    await enqueuePreviewsIfClean(deps.db, sha256, deps.config.jobMaxAttempts);
   };
 }

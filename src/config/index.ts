@@ -52,11 +52,11 @@ const size = (fallback: number | null, { allowUnlimited = false } = {}) =>
       return parsed;
     });
 
-const duration = (fallback: number) =>
+const duration = <F extends number | null>(fallback: F) =>
   z
     .string()
     .optional()
-    .transform((v, ctx) => {
+    .transform((v, ctx): number | F => {
       if (v === undefined || v.trim() === '') return fallback;
       const parsed = parseDuration(v);
       if (parsed === null) {
@@ -328,6 +328,12 @@ const envSchema = z.object({
       return schedule;
     }),
   ORPHAN_GRACE: duration(3_600_000),
+  // Storage tiers (S3/R2): blobs not downloaded for this long move to STANDARD_IA / the archive
+  // class (unset: never).
+  TIER_INFREQUENT_AFTER: duration(null),
+  TIER_ARCHIVE_AFTER: duration(null),
+  TIER_ARCHIVE_CLASS: enumOf(['glacier', 'deep_archive'] as const, 'glacier'),
+  TIER_RESTORE_DAYS: int(7, 1, 365),
   SHUTDOWN_TIMEOUT: duration(30_000),
   // A connection that sends nothing for this long is closed (stalled bodies, slowloris).
   IDLE_TIMEOUT: duration(60_000),
@@ -429,6 +435,13 @@ function toConfig(e: Env) {
     reconcileAfterMs: e.RECONCILE_AFTER,
     lifecycleSchedule: e.LIFECYCLE_SCHEDULE,
     orphanGraceMs: e.ORPHAN_GRACE,
+    tiers: {
+      infrequentAfterMs: e.TIER_INFREQUENT_AFTER,
+      archiveAfterMs: e.TIER_ARCHIVE_AFTER,
+      // The S3 storage class name.
+      archiveClass: e.TIER_ARCHIVE_CLASS.toUpperCase() as 'GLACIER' | 'DEEP_ARCHIVE',
+      restoreDays: e.TIER_RESTORE_DAYS,
+    },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT,
     idleTimeoutMs: e.IDLE_TIMEOUT,
     ownerMaxConcurrentUploads: e.OWNER_MAX_CONCURRENT_UPLOADS >= 0 ? e.OWNER_MAX_CONCURRENT_UPLOADS : e.AUTH_MODE === 'none' ? 0 : 16,
@@ -500,6 +513,9 @@ function crossCheck(e: Env, raw: Record<string, string | undefined>): string[] {
   }
   if (e.WEBHOOK_URL && e.WEBHOOK_SECRET.length === 0) {
     problems.push('WEBHOOK_URL is set but WEBHOOK_SECRET is not: webhooks are always signed (a whsec_ secret)');
+  }
+  if (e.TIER_INFREQUENT_AFTER !== null && e.TIER_ARCHIVE_AFTER !== null && e.TIER_ARCHIVE_AFTER <= e.TIER_INFREQUENT_AFTER) {
+    problems.push('TIER_ARCHIVE_AFTER must be longer than TIER_INFREQUENT_AFTER: files go to infrequent access first');
   }
   if (e.PRE_CREATE_HOOK_URL && e.WEBHOOK_SECRET.length === 0) {
     problems.push('PRE_CREATE_HOOK_URL is set but WEBHOOK_SECRET is not: the hook\'s requests are signed with it (a whsec_ secret)');

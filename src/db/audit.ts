@@ -15,6 +15,9 @@ export const AUDIT = {
   purged: 'FILE_PURGED',
   quotaChanged: 'QUOTA_CHANGED',
   orphanRemoved: 'ORPHAN_REMOVED',
+  tierMoved: 'TIER_MOVED',
+  restoreRequested: 'RESTORE_REQUESTED',
+  restored: 'BLOB_RESTORED',
 } as const;
 export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];
 

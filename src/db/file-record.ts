@@ -4,7 +4,7 @@
 import { getTableColumns } from 'drizzle-orm';
 import type { Kind } from '../config/index.js';
 import type { FileRow } from './files.js';
-import { blobs, uploads, type BlobRow, type ScanStatus, type UploadRow, type UploadStatus } from './schema.js';
+import { blobs, uploads, type BlobRow, type ScanStatus, type StorageTier, type UploadRow, type UploadStatus } from './schema.js';
 
 export interface FileRecordData {
   id: string;
@@ -29,6 +29,11 @@ export interface FileRecordData {
   transport: 'tus' | 'ietf' | 's3-direct';
   interopVersion: number | null;
   appMetadata: Record<string, unknown> | null;
+  storageTier: StorageTier;
+  lastAccessedAt: string | null;
+  archivedAt: string | null;
+  /** An archived file's restored copy is readable until then (null: not restored). */
+  restoredUntil: string | null;
 }
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
@@ -66,6 +71,10 @@ export function toFileRecord(row: FileRow): FileRecordData {
     transport: upload.transport ?? 'tus',
     interopVersion: upload.interopVersion ?? null,
     appMetadata: upload.appMetadata ?? null,
+    storageTier: blob?.storageTier ?? 'standard',
+    lastAccessedAt: iso(upload.lastAccessedAt),
+    archivedAt: iso(blob?.archivedAt),
+    restoredUntil: blob?.storageTier === 'archive' ? iso(blob.restoredUntil) : null,
   };
 }
 

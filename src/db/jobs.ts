@@ -71,6 +71,8 @@ export const JOBS = {
   extract_metadata: { payload: z.object({ sha256 }), key: keyedBy('metadata', 'sha256') },
   /** The virus-scan verdict of one blob. */
   scan_blob: { payload: z.object({ sha256 }), key: keyedBy('scan', 'sha256') },
+  /** Previews of one blob (light map, ...), once its verdict is clean or skipped. */
+  make_previews: { payload: z.object({ sha256 }), key: keyedBy('previews', 'sha256') },
   /** Assembles a final upload (tus concatenation) from its partials once all are complete. */
   concat_upload: { payload: z.object({ uploadId }), key: keyedBy('concat', 'uploadId') },
   /** Repairs what slipped through (every minute and at worker start). */
@@ -82,6 +84,8 @@ export const JOBS = {
   },
   /** The periodic sweep: expiry, retention purges, orphans. */
   lifecycle: { payload: Empty, key: single('lifecycle') },
+  /** Polls the restore of an archived blob until its copy is readable (src/db/tiers.ts enqueues it). */
+  restore_blob: { payload: z.object({ sha256 }), key: keyedBy('restore', 'sha256') },
   /**
    * Sends one upload's pending webhook deliveries to one endpoint, in event order. Enqueued in SQL
    * by the outbox trigger and `webhook_enqueue()` (drizzle/0004_webhook_outbox.sql), which build

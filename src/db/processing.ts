@@ -44,7 +44,7 @@ export interface FinalizedUpload {
 
 /** The bytes are not what the upload declared: rejected before any blob is made of them. */
 export async function rejectUpload(
-  db: Db,
+  db: Executor,
   uploadId: string,
   reason: string,
   content: { sha256: string; md5: string; detectedMimeType: string | null } | null,
@@ -195,6 +195,10 @@ async function linkStatement(
       union all
       select ${addJob('scan_blob', payload, { maxAttempts: options.maxAttempts })} from blob
       where ${options.scanner} and (blob.inserted or exists (select 1 from before where scan_status in ('error', 'skipped')))
+      union all
+      -- New bytes with no scanner and known metadata: previews now (else scan_blob or extract_metadata enqueues them).
+      select ${addJob('make_previews', payload, { maxAttempts: options.maxAttempts })} from blob
+      where blob.inserted and not ${options.scanner} and blob.metadata_done
     ),
     linked as (
       update uploads set
@@ -462,7 +466,7 @@ async function markReadyIfDone(db: Executor, sha256: string, scanRequired: boole
  * audit changes ride in the same transaction (the common `ready` case: the same statement).
  */
 export async function finalizeBlob(
-  db: Db,
+  db: Executor,
   sha256: string,
   options: Pick<StepOptions, 'scanRequired'>,
 ): Promise<FinalizedUpload[]> {

@@ -11,6 +11,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   smallint,
   text,
   timestamp,
@@ -36,6 +37,10 @@ export const FINAL_STATUSES: readonly UploadStatus[] = ['ready', 'rejected', 'in
 
 export const SCAN_STATUSES = ['pending', 'clean', 'infected', 'skipped', 'error'] as const;
 export type ScanStatus = (typeof SCAN_STATUSES)[number];
+
+/** Where a blob's object lives: a storage class, moved by the lifecycle sweep (src/lifecycle/tiers.ts). */
+export const STORAGE_TIERS = ['standard', 'infrequent', 'archive'] as const;
+export type StorageTier = (typeof STORAGE_TIERS)[number];
 
 /**
  * Owners and their quota. Limits are per-owner overrides (null = use the configured default);
@@ -95,10 +100,17 @@ export const blobs = pgTable(
     // Infected bytes were moved to quarantine/<key> at this time; the lifecycle job purges them
     // after QUARANTINE_RETENTION (the blob row stays, so the same bytes stay known as infected).
     quarantinedAt: ts('quarantined_at'),
+    // Storage tiering is per object, so per blob: shared content moves once for every reference.
+    storageTier: text('storage_tier').$type<StorageTier>().notNull().default('standard'),
+    archivedAt: ts('archived_at'),
+    // An archived object's restore: asked for at (null when none is pending), readable until.
+    restoreRequestedAt: ts('restore_requested_at'),
+    restoredUntil: ts('restored_until'),
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [
     check('blobs_ref_count_nonneg', sql`${t.refCount} >= 0`),
+    check('blobs_storage_tier_known', sql`${t.storageTier} in ('standard', 'infrequent', 'archive')`),
     index('blobs_storage_key_idx').on(t.storageKey),
     // The duplicates report reads only shared blobs.
     index('blobs_shared_idx').on(t.refCount).where(sql`${t.refCount} > 1`),
@@ -149,6 +161,8 @@ export const uploads = pgTable(
     appMetadata: jsonb('app_metadata').$type<Record<string, unknown>>(),
     // A direct-to-bucket upload's S3 multipart upload id (its key is storage_key).
     directUploadId: text('direct_upload_id'),
+    // The last download (updated at most hourly); the tier sweep reads it per blob.
+    lastAccessedAt: ts('last_accessed_at'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
     completedAt: ts('completed_at'),
@@ -290,3 +304,37 @@ export const webhookDeliveries = pgTable(
 export type WebhookEndpointRow = typeof webhookEndpoints.$inferSelect;
 export type WebhookEventRow = typeof webhookEvents.$inferSelect;
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
+
+export const PREVIEW_STATUSES = ['ready', 'failed'] as const;
+export type PreviewStatus = (typeof PREVIEW_STATUSES)[number];
+
+/**
+ * Previews of a blob's content (light map, brightness series, ...), one row per (content, kind,
+ * options hash): new options make new rows beside the old. `failed` rows say why a preview is
+ * missing. Rows go with their blob; the objects they name are then orphans the sweep removes.
+ */
+export const previews = pgTable(
+  'previews',
+  {
+    sha256: text('sha256')
+      .notNull()
+      .references(() => blobs.sha256, { onDelete: 'cascade' }),
+    kind: text('kind').notNull(),
+    optionsHash: text('options_hash').notNull(),
+    status: text('status').$type<PreviewStatus>().notNull(),
+    // previews/<sha256>-<kind>-<options hash>, beside the blobs in the same storage.
+    storageKey: text('storage_key'),
+    contentType: text('content_type'),
+    size: bytes('size'),
+    error: text('error'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.sha256, t.kind, t.optionsHash] }),
+    check('previews_status_known', sql`${t.status} in ('ready', 'failed')`),
+    check('previews_ready_has_object', sql`${t.status} <> 'ready' or ${t.storageKey} is not null`),
+    uniqueIndex('previews_storage_key_idx').on(t.storageKey).where(sql`${t.storageKey} is not null`),
+  ],
+);
+
+export type PreviewRow = typeof previews.$inferSelect;

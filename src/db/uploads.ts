@@ -1,5 +1,5 @@
 // Upload records: creation, the uploading → processing transition (with its job), termination.
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, sql, type SQL } from 'drizzle-orm';
 import type { Kind } from '../config/index.js';
 import { audit, AUDIT } from './audit.js';
 import type { Db } from './client.js';
@@ -8,7 +8,7 @@ import { removeFile } from './files.js';
 import { JOBS, jobSpec, type ContentDigest } from './jobs.js';
 import { reservation, reserveForUpload, type QuotaDefaults } from './quota.js';
 import { owners, uploads, type UploadRow } from './schema.js';
-import type { Executor } from './tx.js';
+import type { Executor, Tx } from './tx.js';
 import { isDatabaseUnavailable } from './unavailable.js';
 
 export interface NewUpload {
@@ -229,9 +229,32 @@ export async function markUploadsFinished(
     key: JOBS.process_upload.key.sql(sql`finished.id`),
     maxAttempts: options.maxAttempts,
   });
-  const input = finished.map(({ id, size, digest }) => ({ id, size, sha256: digest?.sha256 ?? null, md5: digest?.md5 ?? null }));
   const rows = await db.execute<{ id: string; jobs: number }>(sql`
-    with input as (
+    with ${finishedUploads(finished)},
+    specs as (
+      select array_agg(${processJob}) as specs
+      from finished
+    ),
+    jobs as (
+      select job.id from specs, graphile_worker.add_jobs(specs.specs, false) job where specs.specs is not null
+    )
+    select f.id, j.jobs from finished f, (select count(*)::int as jobs from jobs) j`);
+  const started = new Set(rows.map((row) => row.id));
+  // Every started upload has its job (a statement is atomic); this only guards the SQL above.
+  if (rows.length > 0 && rows[0]!.jobs !== rows.length) {
+    throw new Error(`${rows.length} uploads finished but ${rows[0]!.jobs} processing jobs were enqueued`);
+  }
+  return finished.map((upload) => started.has(upload.id));
+}
+
+/**
+ * The uploading → processing transition with its audit entry, as CTEs `input`, `finished` (one
+ * row per upload that made it) and `entry`: the one rule for every way an upload finishes.
+ */
+function finishedUploads(finished: readonly FinishedUpload[]): SQL {
+  const input = finished.map(({ id, size, digest }) => ({ id, size, sha256: digest?.sha256 ?? null, md5: digest?.md5 ?? null }));
+  return sql`
+    input as (
       select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(id text, size bigint, sha256 text, md5 text)
     ),
     finished as (
@@ -242,24 +265,32 @@ export async function markUploadsFinished(
       where u.id = i.id and u.status = 'uploading' and coalesce(u.upload_concat, '') <> 'partial'
       returning u.id, u.owner_id, i.size, u.storage_key, u.kind, u.mime_type, i.sha256 as arrival_sha256, i.md5 as arrival_md5
     ),
-    specs as (
-      select array_agg(${processJob}) as specs
-      from finished
-    ),
-    jobs as (
-      select job.id from specs, graphile_worker.add_jobs(specs.specs, false) job where specs.specs is not null
-    ),
     entry as (
       insert into audit_log (action, owner_id, upload_id, details)
       select ${AUDIT.completed}, owner_id, id, jsonb_build_object('size', size) from finished
-    )
-    select f.id, j.jobs from finished f, (select count(*)::int as jobs from jobs) j`);
-  const started = new Set(rows.map((row) => row.id));
-  // Every started upload has its job (a statement is atomic); this only guards the SQL above.
-  if (rows.length > 0 && rows[0]!.jobs !== rows.length) {
-    throw new Error(`${rows.length} uploads finished but ${rows[0]!.jobs} processing jobs were enqueued`);
-  }
-  return finished.map((upload) => started.has(upload.id));
+    )`;
+}
+
+/** A finished upload's record as processing starts from it. */
+export interface ProcessingUpload {
+  storageKey: string;
+  size: number;
+  kind: Kind;
+  mimeType: string | null;
+}
+
+/**
+ * All bytes arrived and the caller processes them itself, in its transaction `tx` (a small file
+ * finished inline): the upload becomes `processing` as in markUploadsFinished, without a job. A
+ * rollback leaves it `uploading`, which the next finish or the reconciler takes up. Null when this
+ * call did not start it (finished already, a partial upload, no such upload).
+ */
+export async function startProcessingInline(tx: Tx, id: string, size: number): Promise<ProcessingUpload | null> {
+  const [row] = await tx.execute<{ storage_key: string | null; kind: Kind; mime_type: string | null }>(sql`
+    with ${finishedUploads([{ id, size }])}
+    select storage_key, kind, mime_type from finished`);
+  if (!row || row.storage_key === null) return null;
+  return { storageKey: row.storage_key, size, kind: row.kind, mimeType: row.mime_type };
 }
 
 export async function markUploadFinished(

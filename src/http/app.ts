@@ -22,6 +22,7 @@ import { adminFileRoutes } from './routes/admin-files.js';
 import { adminWebhookRoutes } from './routes/admin-webhooks.js';
 import { eventsRoutes } from './routes/events.js';
 import { filesRoutes } from './routes/files.js';
+import { previewsRoutes } from './routes/previews.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { openConnections } from '../metrics.js';
 import { quotaRoutes } from './routes/quota.js';
@@ -173,7 +174,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         request.principal = await deps.authenticator.authenticate({ authorization: request.headers.authorization });
       });
       const signer = createLinkSigner(await getOrCreateSecret(deps.database.db, 'download-links'));
-      await api.register(filesRoutes, { db: deps.database.db, storage: deps.storage, signer, logger: deps.logger });
+      await api.register(filesRoutes, { db: deps.database.db, storage: deps.storage, signer, logger: deps.logger, tiers: config.tiers });
+      await api.register(previewsRoutes, { db: deps.database.db, storage: deps.storage });
       await api.register(quotaRoutes, { db: deps.database.db, config });
       await api.register(eventsRoutes, { db: deps.database.db, storage: deps.storage, events: deps.events });
       await api.register(adminRoutes, { db: deps.database.db, storage: deps.storage, config, logger: deps.logger });

@@ -2,7 +2,7 @@
 // serialise responses and generate the OpenAPI document (/docs), so the three cannot drift.
 import { z } from 'zod';
 import { KINDS } from '../config/index.js';
-import { SCAN_STATUSES, UPLOAD_STATUSES } from '../db/schema.js';
+import { SCAN_STATUSES, STORAGE_TIERS, UPLOAD_STATUSES } from '../db/schema.js';
 
 export const ErrorBody = z
   .object({
@@ -58,8 +58,19 @@ export const FileRecord = z
     transport: z.enum(['tus', 'ietf', 's3-direct']).describe('The protocol that brought the bytes'),
     interopVersion: z.number().int().nullable().describe('For transport "ietf": the draft interop version'),
     appMetadata: z.record(z.string(), z.unknown()).nullable().describe("What the application's pre-create hook attached (PRE_CREATE_HOOK_URL)"),
+    storageTier: z.enum(STORAGE_TIERS).describe('The storage class the bytes are in; archived files are restored before download'),
+    lastAccessedAt: z.string().nullable().describe('The last download (updated at most hourly)'),
+    archivedAt: z.string().nullable(),
+    restoredUntil: z.string().nullable().describe('An archived file downloads until then (POST /api/files/:id/restore)'),
   })
   .meta({ id: 'FileRecord' });
+
+export const RestoreAnswer = z
+  .object({
+    status: z.enum(['available', 'restoring']).describe('available: the file downloads now'),
+    retryAfter: z.number().int().nullable().describe('While restoring: seconds until the restore is expected to be done'),
+  })
+  .meta({ id: 'RestoreAnswer' });
 
 export const ListFilesQuery = z.object({
   status: z.enum(UPLOAD_STATUSES).exclude(['deleted']).optional(),

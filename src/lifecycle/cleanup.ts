@@ -7,22 +7,26 @@
 //   - quarantined: infected files older than QUARANTINE_RETENTION → purged (quarantined bytes go);
 //   - blobs:       content blobs nobody references → removed with their bytes;
 //   - orphans:     stored objects no record knows (older than ORPHAN_GRACE) → removed;
-//   - webhookEvents: events older than WEBHOOK_RETENTION delivered everywhere → purged (counted).
-// Every removal writes an audit entry.
+//   - webhookEvents: events older than WEBHOOK_RETENTION delivered everywhere → purged (counted);
+//   - tierMoves:   blobs not accessed for TIER_*_AFTER → a colder storage class (S3; tiers.ts).
+// Every removal and move writes an audit entry.
 import { inArray, sql } from 'drizzle-orm';
 import { audit, AUDIT } from '../db/audit.js';
 import type { Db } from '../db/client.js';
 import { removeFile } from '../db/files.js';
-import { blobs, uploads } from '../db/schema.js';
+import { blobs, previews, uploads } from '../db/schema.js';
 import { purgeDeliveredEvents } from '../db/webhooks.js';
 import type { Logger } from '../logger.js';
 import type { ObjectStorage } from '../storage/types.js';
+import { applyTierMove, planTierMoves, type TierMove, type TierPolicy } from './tiers.js';
 
 export interface LifecycleSettings {
   rejectedRetentionMs: number;
   quarantineRetentionMs: number;
   orphanGraceMs: number;
   webhookRetentionMs: number;
+  /** Storage tiers; absent or without durations: no moves. */
+  tiers?: TierPolicy;
 }
 
 export interface CategoryReport {
@@ -40,6 +44,8 @@ export interface CleanupReport {
   blobs: CategoryReport;
   orphans: CategoryReport;
   webhookEvents: CategoryReport;
+  /** Blobs moved to a colder tier (ids: their sha256), and each move. */
+  tierMoves: CategoryReport & { moves: Array<Omit<TierMove, 'storageKey'>> };
 }
 
 const BATCH = 1000;
@@ -73,6 +79,7 @@ export async function runCleanup(
     blobs: empty(),
     orphans: empty(),
     webhookEvents: empty(),
+    tierMoves: { ...empty(), moves: [] },
   };
   const record = (category: CategoryReport, candidate: Candidate) => {
     category.count++;
@@ -166,7 +173,9 @@ export async function runCleanup(
       .select({ key: uploads.storageKey })
       .from(uploads)
       .where(inArray(uploads.storageKey, keys))
-      .union(db.select({ key: blobs.storageKey }).from(blobs).where(inArray(blobs.storageKey, keys)));
+      .union(db.select({ key: blobs.storageKey }).from(blobs).where(inArray(blobs.storageKey, keys)))
+      // A blob's previews go with its row (cascade); their objects are then orphans like any other.
+      .union(db.select({ key: previews.storageKey }).from(previews).where(inArray(previews.storageKey, keys)));
     const knownKeys = new Set(known.map((row) => row.key));
     for (const object of page) {
       if (knownKeys.has(object.key)) continue;
@@ -190,6 +199,20 @@ export async function runCleanup(
     dryRun: options.dryRun,
     limit: WEBHOOK_EVENT_BATCH,
   });
+
+  if (storage.classes && settings.tiers) {
+    for (const move of await planTierMoves(db, settings.tiers, now)) {
+      if (!options.dryRun) {
+        const moved = await applyTierMove({ db, classes: storage.classes }, move, settings.tiers).catch((error: unknown) => {
+          logger.warn({ err: error, sha256: move.sha256 }, 'could not move blob to its storage tier; next sweep retries');
+          return false;
+        });
+        if (!moved) continue;
+      }
+      record(report.tierMoves, { id: move.sha256, bytes: move.bytes });
+      report.tierMoves.moves.push({ sha256: move.sha256, bytes: move.bytes, from: move.from, to: move.to });
+    }
+  }
 
   return report;
 }

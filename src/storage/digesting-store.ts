@@ -14,11 +14,25 @@ export interface ContentDigest {
   md5: string;
 }
 
-interface RunningDigest {
+/** How many of an upload's first bytes are kept with its running digest (for the type sniff). */
+export const ARRIVAL_HEAD_BYTES = 64 * 1024;
+
+/**
+ * An upload's digests and its first bytes (all of them when it is no longer than the head), or
+ * null for the head when it was not kept (a large upload, too many uploads in flight).
+ */
+export interface ArrivalDigest extends ContentDigest {
+  head: Buffer | null;
+}
+
+export interface RunningDigest {
   /** Bytes [0, offset) are hashed. */
   offset: number;
   sha256: Hash;
   md5: Hash;
+  /** The first min(offset, ARRIVAL_HEAD_BYTES) bytes, in arrival order; null once not kept. */
+  head: Buffer[] | null;
+  headLength: number;
   touchedAt: number;
 }
 
@@ -27,6 +41,10 @@ export interface ArrivalDigestOptions {
   maxUploads?: number;
   /** A digest not written to for this long is dropped (an abandoned upload). */
   maxIdleMs?: number;
+  /** Heads are kept only for uploads no longer than this (the small files finished inline). */
+  headsUpTo?: number;
+  /** Uploads holding a head at once: bounds their memory at this × ARRIVAL_HEAD_BYTES. */
+  maxHeads?: number;
 }
 
 /** The running digests of the uploads this process is receiving, by upload id. */
@@ -35,10 +53,15 @@ export class ArrivalDigests {
   private readonly running = new Map<string, RunningDigest>();
   private readonly maxUploads: number;
   private readonly maxIdleMs: number;
+  private readonly headsUpTo: number;
+  private readonly maxHeads: number;
+  private heads = 0;
 
-  constructor({ maxUploads = 10_000, maxIdleMs = 24 * 3600_000 }: ArrivalDigestOptions = {}) {
+  constructor({ maxUploads = 10_000, maxIdleMs = 24 * 3600_000, headsUpTo = 2 ** 20, maxHeads = 512 }: ArrivalDigestOptions = {}) {
     this.maxUploads = maxUploads;
     this.maxIdleMs = maxIdleMs;
+    this.headsUpTo = headsUpTo;
+    this.maxHeads = maxHeads;
   }
 
   get size(): number {
@@ -49,52 +72,73 @@ export class ArrivalDigests {
    * The digest of an upload whose `size` bytes all went through this process, or null; either way
    * the state is gone afterwards (the upload is finished).
    */
-  take(uploadId: string, size: number): ContentDigest | null {
-    const state = this.running.get(uploadId);
-    this.running.delete(uploadId);
+  take(uploadId: string, size: number): ArrivalDigest | null {
+    const state = this.remove(uploadId);
     if (!state || state.offset !== size) return null;
-    return { sha256: state.sha256.digest('hex'), md5: state.md5.digest('hex') };
+    const head = state.head && Buffer.concat(state.head, state.headLength);
+    return { sha256: state.sha256.digest('hex'), md5: state.md5.digest('hex'), head };
   }
 
   drop(uploadId: string): void {
-    this.running.delete(uploadId);
+    this.remove(uploadId);
   }
 
   /** The state a write at `offset` continues (a new one at 0), or null: that write is not hashed. */
   begin(uploadId: string, offset: number): RunningDigest | null {
-    const existing = this.running.get(uploadId);
-    this.running.delete(uploadId);
+    const existing = this.remove(uploadId);
     if (existing && existing.offset === offset) return existing;
     if (offset !== 0) return null;
     this.evict();
-    return { offset: 0, sha256: createHash('sha256'), md5: createHash('md5'), touchedAt: Date.now() };
+    const head = this.heads < this.maxHeads ? [] : null;
+    return { offset: 0, sha256: createHash('sha256'), md5: createHash('md5'), head, headLength: 0, touchedAt: Date.now() };
   }
 
   /** A write hashed `state` up to `offset` and the store holds exactly that much: kept. */
   settle(uploadId: string, state: RunningDigest, offset: number): void {
     state.offset = offset;
     state.touchedAt = Date.now();
+    if (offset > this.headsUpTo) state.head = null;
+    if (state.head) this.heads += 1;
     this.running.set(uploadId, state);
+  }
+
+  private remove(uploadId: string): RunningDigest | undefined {
+    const state = this.running.get(uploadId);
+    if (!state) return undefined;
+    this.running.delete(uploadId);
+    if (state.head) this.heads -= 1;
+    return state;
   }
 
   private evict(): void {
     const idleBefore = Date.now() - this.maxIdleMs;
     for (const [id, state] of this.running) {
       if (this.running.size < this.maxUploads && state.touchedAt >= idleBefore) break;
-      this.running.delete(id);
+      this.remove(id);
     }
   }
 }
 
-/** Passes bytes through, hashing them and counting them. */
+/** Adds the next bytes of an upload to its running digest (and to its head, while kept). */
+export function absorb(state: RunningDigest, chunk: Buffer): void {
+  state.sha256.update(chunk);
+  state.md5.update(chunk);
+  if (state.head && state.headLength < ARRIVAL_HEAD_BYTES) {
+    // A copy: the chunk's buffer may be pooled and reused.
+    const part = Buffer.from(chunk.subarray(0, ARRIVAL_HEAD_BYTES - state.headLength));
+    state.head.push(part);
+    state.headLength += part.length;
+  }
+}
+
+/** Passes bytes through, adding them to the running digest and counting them. */
 class Hasher extends Transform {
   seen = 0;
   constructor(private readonly state: RunningDigest) {
     super();
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.state.sha256.update(chunk);
-    this.state.md5.update(chunk);
+    absorb(this.state, chunk);
     this.seen += chunk.length;
     callback(null, chunk);
   }

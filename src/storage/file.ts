@@ -1,6 +1,6 @@
 // Local-disk storage: @tus/file-store writes <dir>/<id> (bytes) and <dir>/<id>.json (tus info).
 import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
-import { access, constants, mkdir, open, opendir, rename, rm, stat } from 'node:fs/promises';
+import { access, constants, mkdir, open, opendir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,7 +16,7 @@ import {
 } from './types.js';
 
 const TUS_INFO_SUFFIX = '.json';
-const KEY_PATTERN = /^(?:quarantine\/)?[A-Za-z0-9_-]+$/;
+const KEY_PATTERN = /^(?:quarantine\/|previews\/)?[A-Za-z0-9_-]+$/;
 // Read chunks: Node's default for a small object; 1 MiB (fewer thread-pool round trips) for a
 // large one. A chunk is allocated at this size for every read, so small objects keep the small one.
 const MIN_READ_CHUNK = 64 * 1024;
@@ -132,6 +132,20 @@ export function createFileStorage(directory: string, options: { expirationMs: nu
       await rm(resolve(fromKey) + TUS_INFO_SUFFIX, { force: true });
     },
 
+    async write(key: string, bytes: Uint8Array): Promise<void> {
+      const file = resolve(key);
+      // Beside the target, then renamed: a crash never leaves half an object at the key.
+      const partial = `${file}.writing`;
+      try {
+        await mkdir(path.dirname(file), { recursive: true });
+        await writeFile(partial, bytes, { flush: true });
+        await rename(partial, file);
+      } catch (error) {
+        await rm(partial, { force: true });
+        throw new StorageUnavailableError(`cannot write ${key}`, { cause: error });
+      }
+    },
+
     async remove(key: string): Promise<void> {
       const file = resolve(key);
       await rm(file, { force: true });
@@ -139,7 +153,7 @@ export function createFileStorage(directory: string, options: { expirationMs: nu
     },
 
     async *list(): AsyncIterable<StoredObject> {
-      for (const prefix of ['', 'quarantine/']) {
+      for (const prefix of ['', 'quarantine/', 'previews/']) {
         let dir;
         try {
           dir = await opendir(path.join(root, prefix));

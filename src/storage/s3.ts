@@ -2,15 +2,18 @@
 // via a multipart upload), <id>.info (tus info) and <id>.part (an incomplete trailing part).
 import { finished, Readable } from 'node:stream';
 import { Upload } from '@aws-sdk/lib-storage';
-import { S3, type Part, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { S3, type Part, type S3ClientConfig, type StorageClass } from '@aws-sdk/client-s3';
 import { S3Store, type MetadataValue } from '@tus/s3-store';
 import { ERRORS, type KvStore, type Upload as TusUpload } from '@tus/utils';
 import {
   DIRECT_PREFIX,
+  ObjectArchivedError,
   ObjectNotFoundError,
   StorageUnavailableError,
   type ByteRange,
+  type ObjectClass,
   type ObjectStorage,
+  type StorageClasses,
   type StoredObject,
 } from './types.js';
 
@@ -57,6 +60,7 @@ function isNotFound(error: unknown): boolean {
 
 export function unavailable(action: string, key: string, error: unknown): Error {
   if (isNotFound(error)) return new ObjectNotFoundError(key);
+  if (errorName(error) === 'InvalidObjectState') return new ObjectArchivedError(key);
   return new StorageUnavailableError(`S3 ${action} ${key} failed: ${(error as Error)?.message ?? error}`, { cause: error });
 }
 
@@ -304,6 +308,18 @@ class CompletableS3Store extends S3Store {
   }
 }
 
+/**
+ * HeadObject's `Restore` header (`ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00
+ * GMT"`): null when absent or unreadable.
+ */
+export function parseRestoreHeader(header: string | undefined): ObjectClass['restore'] {
+  const ongoing = header ? /ongoing-request="(true|false)"/.exec(header) : null;
+  if (!ongoing) return null;
+  const expiry = /expiry-date="([^"]+)"/.exec(header ?? '');
+  const expiresAt = expiry?.[1] ? new Date(expiry[1]) : null;
+  return { ongoing: ongoing[1] === 'true', expiresAt: expiresAt && !Number.isNaN(expiresAt.getTime()) ? expiresAt : null };
+}
+
 /** The AWS SDK client settings for the configured bucket (shared with the presigner, s3-direct.ts). */
 export function s3ClientConfig(options: Omit<S3StorageOptions, 'partSize' | 'expirationMs'>): S3ClientConfig {
   return {
@@ -366,13 +382,27 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     }
   }
 
-  async function copy(fromKey: string, toKey: string, size: number): Promise<void> {
+  /**
+   * A server-side copy; with `target`, in that storage class (a multipart copy does not carry the
+   * source's type and metadata over by itself, so they are given).
+   */
+  async function copy(
+    fromKey: string,
+    toKey: string,
+    size: number,
+    target?: { storageClass: string; contentType?: string | undefined; metadata?: Record<string, string> | undefined },
+  ): Promise<void> {
     const source = `${Bucket}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}`;
+    const StorageClass = target?.storageClass as StorageClass | undefined;
     if (size <= MAX_SINGLE_COPY) {
-      await client.copyObject({ Bucket, Key: toKey, CopySource: source });
+      await client.copyObject({ Bucket, Key: toKey, CopySource: source, ...(StorageClass ? { StorageClass } : {}) });
       return;
     }
-    const { UploadId } = await client.createMultipartUpload({ Bucket, Key: toKey });
+    const { UploadId } = await client.createMultipartUpload({
+      Bucket,
+      Key: toKey,
+      ...(target ? { StorageClass, ContentType: target.contentType, Metadata: target.metadata } : {}),
+    });
     try {
       const parts = [];
       for (let start = 0, partNumber = 1; start < size; start += COPY_PART_SIZE, partNumber++) {
@@ -394,9 +424,44 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
     }
   }
 
+  const classes: StorageClasses = {
+    async inspect(key: string): Promise<ObjectClass | null> {
+      try {
+        const head = await client.headObject({ Bucket, Key: key });
+        // S3 leaves the header out for STANDARD.
+        return { storageClass: head.StorageClass ?? 'STANDARD', restore: parseRestoreHeader(head.Restore) };
+      } catch (error) {
+        if (isNotFound(error)) return null;
+        throw unavailable('stat', key, error);
+      }
+    },
+
+    async changeClass(key: string, storageClass: string): Promise<void> {
+      try {
+        const head = await client.headObject({ Bucket, Key: key });
+        if ((head.StorageClass ?? 'STANDARD') === storageClass) return;
+        await copy(key, key, head.ContentLength ?? 0, { storageClass, contentType: head.ContentType, metadata: head.Metadata });
+      } catch (error) {
+        throw unavailable('change the storage class of', key, error);
+      }
+    },
+
+    async restore(key: string, days: number): Promise<'started' | 'ongoing' | 'restored'> {
+      try {
+        const answer = await client.restoreObject({ Bucket, Key: key, RestoreRequest: { Days: days } });
+        // 202: a restore began; 200: a restored copy is there already (its expiry was extended).
+        return answer.$metadata.httpStatusCode === 200 ? 'restored' : 'started';
+      } catch (error) {
+        if (errorName(error) === 'RestoreAlreadyInProgress') return 'ongoing';
+        throw unavailable('restore', key, error);
+      }
+    },
+  };
+
   return {
     backend: 's3',
     tusStore,
+    classes,
 
     async completeUpload(key: string): Promise<void> {
       try {
@@ -473,6 +538,15 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
         });
       } catch (error) {
         throw unavailable('move', fromKey, error);
+      }
+    },
+
+    async write(key: string, bytes: Uint8Array, contentType: string): Promise<void> {
+      try {
+        // One PUT: S3 makes the object visible only once it is whole.
+        await client.putObject({ Bucket, Key: key, Body: bytes, ContentType: contentType });
+      } catch (error) {
+        throw unavailable('write', key, error);
       }
     },
 

@@ -31,8 +31,38 @@ export class StorageUnavailableError extends Error {
   }
 }
 
+/** The object is in an archive storage class and has no restored copy to read (S3 InvalidObjectState). */
+export class ObjectArchivedError extends Error {
+  constructor(readonly key: string) {
+    super(`stored object ${key} is archived; restore it first`);
+    this.name = 'ObjectArchivedError';
+  }
+}
+
+/** An object's storage class and the state of its restore (archive classes only). */
+export interface ObjectClass {
+  storageClass: string;
+  /** null: no restore was asked for (or the restored copy expired). */
+  restore: { ongoing: boolean; expiresAt: Date | null } | null;
+}
+
+/** Storage classes of a bucket (S3, R2): what the tier sweep and restores use. */
+export interface StorageClasses {
+  /** The object's class and restore state, or null when it does not exist. */
+  inspect(key: string): Promise<ObjectClass | null>;
+  /**
+   * Rewrites the object in place in another class (a server-side copy onto its own key: bytes,
+   * type and metadata kept; the old version stays readable until the copy completes).
+   */
+  changeClass(key: string, storageClass: string): Promise<void>;
+  /** Asks for a temporary readable copy of an archived object for `days`. */
+  restore(key: string, days: number): Promise<'started' | 'ongoing' | 'restored'>;
+}
+
 export interface ObjectStorage {
   readonly backend: 'file' | 's3';
+  /** Storage classes, where the backend has them (S3); absent for local files. */
+  readonly classes?: StorageClasses;
   /** The @tus data store writing into this storage. */
   readonly tusStore: DataStore;
   /**
@@ -55,6 +85,8 @@ export interface ObjectStorage {
   concatenate(targetKey: string, sources: Array<{ key: string; size: number }>): Promise<void>;
   /** Moves an object to a new key (quarantine); the old key is gone afterwards. */
   move(fromKey: string, toKey: string): Promise<void>;
+  /** Writes a small object whole (a preview), replacing any at the key; readers never see half of it. */
+  write(key: string, bytes: Uint8Array, contentType: string): Promise<void>;
   /** Removes an object, any tus bookkeeping beside it and an unfinished upload at its key; missing ones are fine. */
   remove(key: string): Promise<void>;
   /** Every stored data object (not tus bookkeeping), for the orphan sweep. */
@@ -64,5 +96,7 @@ export interface ObjectStorage {
 }
 
 export const QUARANTINE_PREFIX = 'quarantine/';
+/** Previews of a blob's content (thumbnails, light maps), beside the blobs: previews/<name>. */
+export const PREVIEW_PREFIX = 'previews/';
 /** Where browsers and apps upload straight to the bucket (presigned requests): direct/<owner>/<id>. */
 export const DIRECT_PREFIX = 'direct/';

@@ -1,6 +1,7 @@
 // Metadata extraction for one blob, by kind: the storage reads happen here, the parsing in the
 // pure parsers. A ParseError means the content is invalid for its kind (→ rejected); anything
 // else is an infrastructure problem worth a retry.
+import { Readable } from 'node:stream';
 import type { ObjectStorage } from '../../src/storage/types.js';
 import { parseAudio } from '../parsers/audio.js';
 import { checkFseqSize, parseFseqHeader } from '../parsers/fseq.js';
@@ -44,6 +45,30 @@ export async function extractMetadata(
     default:
       // video, image, other: nothing we extract (yet).
       return null;
+  }
+}
+
+/**
+ * Metadata from an upload's first bytes, or null when those do not settle it (a job extracts it):
+ * the head kinds from the head (metadataFromHead), XSQ and audio when the head is the whole file.
+ * Invalid content is a validation error, as extractMetadata's ParseError is; any other failure
+ * leaves it to the job, which retries.
+ */
+export async function metadataFromFirstBytes(
+  blob: { kind: string; size: number; mimeType: string | null },
+  head: Buffer,
+): Promise<HeadOutcome | null> {
+  if (blob.kind !== 'xsq' && blob.kind !== 'audio') return metadataFromHead(blob.kind, head, blob.size);
+  if (head.length !== blob.size) return null;
+  try {
+    const metadata =
+      blob.kind === 'xsq'
+        ? { ...(await parseXsq(Readable.from([head]), { maxBytes: blob.size })) }
+        : { ...(await parseAudio(Readable.from([head]), { size: blob.size, ...(blob.mimeType ? { mimeType: blob.mimeType } : {}) })) };
+    return { metadata, validationError: null, metadataError: null };
+  } catch (error) {
+    if (isParseError(error)) return { metadata: null, validationError: error.message, metadataError: null };
+    return null;
   }
 }
 

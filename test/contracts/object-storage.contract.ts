@@ -7,6 +7,7 @@ import { Upload } from '@tus/utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ObjectNotFoundError,
+  PREVIEW_PREFIX,
   QUARANTINE_PREFIX,
   StorageUnavailableError,
   type ObjectStorage,
@@ -228,6 +229,19 @@ export function objectStorageContract(name: string, setup: () => Promise<ObjectS
 
       it('moving a missing key is ObjectNotFoundError', async () => {
         await expect(storage.move(uniqueKey(), `${QUARANTINE_PREFIX}${uniqueKey()}`)).rejects.toBeInstanceOf(ObjectNotFoundError);
+      });
+    });
+
+    describe('write', () => {
+      it('writes a small object whole under the previews prefix, replaces it, and lists it', async () => {
+        const target = `${PREVIEW_PREFIX}${uniqueKey()}`;
+        await storage.write(target, Buffer.from('first'), 'text/plain');
+        await storage.write(target, Buffer.from('second one'), 'text/plain');
+        expect((await readAll(await storage.read(target))).toString()).toBe('second one');
+        expect(await storage.size(target)).toBe(10);
+        expect((await listAll(storage)).find((o) => o.key === target)).toMatchObject({ size: 10 });
+        await storage.remove(target);
+        expect(await storage.size(target)).toBeNull();
       });
     });
 

@@ -131,7 +131,8 @@ describe('webhooks', () => {
         )),
       );
     }
-    const records = await Promise.all(ids.map((id) => waitForFinal(server.url, id, { headers: alice })));
+    // Each is scanned by the shared clamd: on a busy machine 50 take a while.
+    const records = await Promise.all(ids.map((id) => waitForFinal(server.url, id, { headers: alice, timeoutMs: 120_000 })));
     expect(records.map((record) => record.status)).toEqual(ids.map(() => 'ready'));
     await waitFor(() => ids.every((id) => receiver.about(id).some((r) => r.body.type === 'file.ready')), {
       timeoutMs: 60_000,
@@ -148,7 +149,7 @@ describe('webhooks', () => {
       expect(ready.sha256).toBe(createHash('sha256').update(files[index]!.bytes).digest('hex'));
       expect(ready.filename).toBe(files[index]!.name);
     }
-  }, 120_000);
+  }, 240_000);
 
   it('writes no event for a change that rolls back, and one for the same change committed', async () => {
     const id = await upload(randomBytes(500), { endpoint: `${server.url}/files`, filename: 'rollback.bin', headers: alice });

@@ -2,12 +2,13 @@
  * Generators for synthetic test files: FSEQ v1/v2/ESEQ, xLights XSQ, an XML bomb and a PNG.
  *
  * Shared by unit tests (parsers) and integration tests (uploads through the whole pipeline), so
- * every builder returns a complete, self-consistent file unless a `lie` is asked for. Compressed
- * FSEQ block payloads are arbitrary bytes of the declared lengths: nothing in this service
- * decompresses channel data, and writing real zstd would need a dependency we do not have.
+ * every builder returns a complete, self-consistent file unless a `lie` is asked for. buildFseqV2's
+ * compressed block payloads are arbitrary bytes of the declared lengths (the header parser never
+ * decompresses); buildFseqV2Frames writes real zlib/zstd blocks of given frames (light maps).
  * Nothing here produces malware test strings; tests that need EICAR assemble it themselves.
  */
 
+import { execFileSync } from 'node:child_process';
 import { deflateSync } from 'node:zlib';
 import type { XsqMetadata } from '../../tasks/parsers/xsq.js';
 
@@ -232,6 +233,58 @@ export function buildFseqV2(opts: FseqV2Options): Buffer {
 
   const file = Buffer.concat([header, channelData, ...extended.map((e) => e.payload)]);
   return applyLie(file, opts.lie, { variableHeaderOffsets, blockIndexOffset }, 2);
+}
+
+export interface FseqFramesOptions {
+  /** Each frame's channel bytes (all the same length: the channel count). */
+  frames: Uint8Array[];
+  compression: FseqCompressionName;
+  /** Compressed files: frames per block (default 8); the last block may hold fewer. */
+  framesPerBlock?: number;
+  sparseRanges?: { start: number; count: number }[];
+  stepMs?: number;
+  lie?: FseqLie;
+}
+
+/**
+ * An FSEQ v2.0 file with the given frames, really compressed: zlib with node:zlib, zstd with
+ * Debian's `zstd` command (Node 20 has no zstd compressor), one compressed frame per block.
+ */
+export function buildFseqV2Frames(opts: FseqFramesOptions): Buffer {
+  const channels = opts.frames[0]?.length ?? 0;
+  const ranges = opts.sparseRanges ?? [];
+  const perBlock = opts.framesPerBlock ?? 8;
+  const starts = opts.compression === 'none' ? [] : opts.frames.map((_, i) => i).filter((i) => i % perBlock === 0);
+  const compress = (raw: Buffer): Buffer =>
+    opts.compression === 'zstd' ? execFileSync('zstd', ['-q', '-c', '-3'], { input: raw }) : deflateSync(raw);
+  const payloads = starts.map((first) => compress(Buffer.concat(opts.frames.slice(first, first + perBlock))));
+  const headerLength = 32 + starts.length * 8 + ranges.length * 6;
+  const offset = roundUp4(headerLength);
+  const header = Buffer.alloc(offset);
+  header.write('PSEQ', 0, 'latin1');
+  header.writeUInt16LE(offset, 4);
+  header[7] = 2;
+  header.writeUInt16LE(headerLength, 8);
+  header.writeUInt32LE(channels, 10);
+  header.writeUInt32LE(opts.frames.length, 14);
+  header[18] = opts.stepMs ?? 50;
+  header[20] = ((starts.length >> 4) & 0xf0) | COMPRESSION_CODES[opts.compression];
+  header[21] = starts.length & 0xff;
+  header[22] = ranges.length;
+  header.writeBigUInt64LE(1_700_000_000_000_000n, 24);
+  let pos = 32;
+  starts.forEach((first, i) => {
+    header.writeUInt32LE(first, pos);
+    header.writeUInt32LE(payloads[i]!.length, pos + 4);
+    pos += 8;
+  });
+  for (const r of ranges) {
+    header.writeUIntLE(r.start, pos, 3);
+    header.writeUIntLE(r.count, pos + 3, 3);
+    pos += 6;
+  }
+  const data = opts.compression === 'none' ? opts.frames : payloads;
+  return applyLie(Buffer.concat([header, ...data]), opts.lie, { variableHeaderOffsets: [], blockIndexOffset: 32 }, 2);
 }
 
 /** A complete FSEQ v1.0 file (28-byte header, variable headers, uncompressed frames). */

@@ -2,14 +2,13 @@
 // offset they cover, taken once, and bounded in number and idle time.
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ArrivalDigests } from '../../src/storage/digesting-store.js';
+import { absorb, ARRIVAL_HEAD_BYTES, ArrivalDigests } from '../../src/storage/digesting-store.js';
 
 /** Feeds `bytes` into the digest of `id` as one write at `offset` would; false if not hashed. */
 function write(digests: ArrivalDigests, id: string, offset: number, bytes: Buffer): boolean {
   const state = digests.begin(id, offset);
   if (!state) return false;
-  state.sha256.update(bytes);
-  state.md5.update(bytes);
+  absorb(state, bytes);
   digests.settle(id, state, offset + bytes.length);
   return true;
 }
@@ -24,8 +23,28 @@ describe('ArrivalDigests', () => {
     const data = Buffer.from('hello, digest on arrival');
     expect(write(digests, 'u', 0, data.subarray(0, 5))).toBe(true);
     expect(write(digests, 'u', 5, data.subarray(5))).toBe(true);
-    expect(digests.take('u', data.length)).toEqual({ sha256: hex('sha256', data), md5: hex('md5', data) });
+    expect(digests.take('u', data.length)).toEqual({ sha256: hex('sha256', data), md5: hex('md5', data), head: data });
     expect(digests.take('u', data.length)).toBeNull();
+  });
+
+  it('keeps the first 64 KiB of small uploads only, and for at most maxHeads at once', () => {
+    const digests = new ArrivalDigests({ headsUpTo: 3 * ARRIVAL_HEAD_BYTES, maxHeads: 2 });
+    const data = Buffer.alloc(2 * ARRIVAL_HEAD_BYTES, 1);
+    write(digests, 'small', 0, data.subarray(0, 1000));
+    write(digests, 'small', 1000, data.subarray(1000));
+    expect(digests.take('small', data.length)?.head).toEqual(data.subarray(0, ARRIVAL_HEAD_BYTES));
+
+    write(digests, 'large', 0, Buffer.alloc(4 * ARRIVAL_HEAD_BYTES));
+    expect(digests.take('large', 4 * ARRIVAL_HEAD_BYTES)?.head).toBeNull();
+
+    write(digests, 'a', 0, Buffer.alloc(1));
+    write(digests, 'b', 0, Buffer.alloc(1));
+    write(digests, 'c', 0, Buffer.alloc(1));
+    expect(digests.take('c', 1)?.head).toBeNull();
+    expect(digests.take('a', 1)?.head).toEqual(Buffer.alloc(1));
+    // A head given back makes room for the next upload's.
+    write(digests, 'd', 0, Buffer.alloc(1));
+    expect(digests.take('d', 1)?.head).toEqual(Buffer.alloc(1));
   });
 
   it('drops the digest when a write starts elsewhere, or the length is not what was hashed', () => {

@@ -8,7 +8,8 @@ const help = `Usage: tusvault lifecycle [--dry-run] [--json]
 
 Runs the lifecycle sweep now: expires abandoned uploads, purges rejected and quarantined files
 past their retention (REJECTED_RETENTION, QUARANTINE_RETENTION), removes unreferenced blobs and
-stored objects no record knows (older than ORPHAN_GRACE). Every removal is audited.
+stored objects no record knows (older than ORPHAN_GRACE), and moves cold content to colder
+storage classes (TIER_INFREQUENT_AFTER, TIER_ARCHIVE_AFTER). Every removal and move is audited.
 
 Options:
   --dry-run   list exactly what a run would remove now, and remove nothing
@@ -31,6 +32,9 @@ export function describeCleanup(report: CleanupReport): string[] {
     lines.push(`${label}: ${verb} ${category.count} (${bytes(category.bytes)})`);
     for (const id of category.ids) lines.push(`  ${id}`);
   }
+  const { tierMoves } = report;
+  lines.push(`storage tier moves: ${report.dryRun ? 'would move' : 'moved'} ${tierMoves.count} (${bytes(tierMoves.bytes)})`);
+  for (const move of tierMoves.moves) lines.push(`  ${move.sha256} ${move.from} → ${move.to}`);
   return lines;
 }
 

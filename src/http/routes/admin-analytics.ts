@@ -5,6 +5,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Db } from '../../db/client.js';
 import { duplicateGroups, failureAnalytics, queueAnalytics, topUploaders, uploadAnalytics, type Window } from '../../db/analytics.js';
+import { STORAGE_TIERS } from '../../db/schema.js';
+import { tierTotals } from '../../db/tiers.js';
 import { badRequest } from '../../errors.js';
 import { requireAdmin } from '../auth-hooks.js';
 import { ErrorBody, errorResponses } from '../schemas.js';
@@ -87,6 +89,23 @@ export const adminAnalyticsRoutes: FastifyPluginAsync<{ db: Db }> = async (plugi
       },
     },
     async (request) => uploadAnalytics(db, windowOf(request.query)),
+  );
+
+  app.get(
+    '/admin/analytics/tiers',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'What is stored in each storage tier: objects (shared content once), their bytes, the files using them',
+        response: {
+          200: z.object({
+            tiers: z.array(z.object({ tier: z.enum(STORAGE_TIERS), objects: z.number(), bytes: z.number(), files: z.number() })),
+          }),
+          ...responses,
+        },
+      },
+    },
+    async () => ({ tiers: await tierTotals(db) }),
   );
 
   app.get(

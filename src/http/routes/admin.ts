@@ -4,6 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Config } from '../../config/index.js';
 import type { Db } from '../../db/client.js';
+import { STORAGE_TIERS } from '../../db/schema.js';
 import { runCleanup } from '../../lifecycle/cleanup.js';
 import type { Logger } from '../../logger.js';
 import type { ObjectStorage } from '../../storage/types.js';
@@ -28,6 +29,11 @@ const CleanupReport = z
     blobs: Category.describe('Content blobs without references'),
     orphans: Category.describe('Stored objects no record knows'),
     webhookEvents: Category.describe('Webhook events past WEBHOOK_RETENTION delivered to every endpoint (counted; ids not listed)'),
+    tierMoves: Category.extend({
+      moves: z.array(
+        z.object({ sha256: z.string(), bytes: z.number().int(), from: z.enum(STORAGE_TIERS), to: z.enum(STORAGE_TIERS) }),
+      ),
+    }).describe('Blobs moved to a colder storage tier (TIER_INFREQUENT_AFTER, TIER_ARCHIVE_AFTER); ids are their sha256'),
   })
   .meta({ id: 'CleanupReport' });
 

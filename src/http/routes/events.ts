@@ -97,6 +97,9 @@ export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (plug
           }
           chain = chain.then(async () => {
             const record = await snapshot(id, ownerId);
+            // Changes committed together (a small file settled as it finished) notify together:
+            // the record already shows the later one, whose own notice follows.
+            if (record && record.status !== event.status) return;
             stream.send('status', record ?? { id, status: event.status });
             if (!record || FINAL_STATUSES.includes(event.status as UploadStatus)) stream.close();
           });
@@ -130,6 +133,8 @@ export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (plug
           }
           chain = chain.then(async () => {
             const row = await findOwnedFile(db, event.id, ownerId);
+            // As for one file: a notice the record has moved past is followed by the newer one's.
+            if (row && row.upload.status !== event.status) return;
             stream.send('status', row ? toFileRecord(row) : { id: event.id, status: event.status });
           });
         }),

@@ -11,9 +11,12 @@ import type { Db } from '../../db/client.js';
 import { findOwnedFile, listOwnedFiles, removeFile, type FileRow, type ListCursor } from '../../db/files.js';
 import { findUpload } from '../../db/uploads.js';
 import { findBlob } from '../../db/processing.js';
-import { AppError, badRequest, notFound } from '../../errors.js';
+import type { BlobRow } from '../../db/schema.js';
+import { isAccessStale, stampAccess } from '../../db/tiers.js';
+import { AppError, badRequest, notFound, unavailable } from '../../errors.js';
+import { isReadable, startRestore, type RestoreState, type TierPolicy } from '../../lifecycle/tiers.js';
 import type { Logger } from '../../logger.js';
-import type { ObjectStorage } from '../../storage/types.js';
+import { ObjectArchivedError, type ObjectStorage } from '../../storage/types.js';
 import { toFileRecord } from '../file-record.js';
 import {
   DownloadLink,
@@ -22,6 +25,7 @@ import {
   FileList,
   FileRecord,
   ListFilesQuery,
+  RestoreAnswer,
   UploadId,
   errorResponses,
 } from '../schemas.js';
@@ -32,6 +36,7 @@ export interface FilesRoutesOptions {
   storage: ObjectStorage;
   signer: LinkSigner;
   logger: Logger;
+  tiers: TierPolicy;
 }
 
 const encodeCursor = (cursor: ListCursor) =>
@@ -48,13 +53,28 @@ function decodeCursor(text: string): ListCursor {
   }
 }
 
-function ownId(id: string): string {
+export function ownId(id: string): string {
   if (!UploadId.safeParse(id).success) throw notFound('file');
   return id;
 }
 
-export const filesRoutes: FastifyPluginAsync<FilesRoutesOptions> = async (plugin, { db, storage, signer, logger }) => {
+export const filesRoutes: FastifyPluginAsync<FilesRoutesOptions> = async (plugin, { db, storage, signer, logger, tiers }) => {
   const app = plugin.withTypeProvider<ZodTypeProvider>();
+
+  /** Starts (or joins) the restore of an archived blob. */
+  const restore = (blob: BlobRow, actor: string): Promise<RestoreState> => {
+    // Only S3 archives: an archived blob on storage without classes means STORAGE changed since.
+    if (!storage.classes) throw unavailable('ARCHIVE_UNAVAILABLE', 'the file is archived in a bucket this server is not configured for');
+    return startRestore({ db, classes: storage.classes }, blob, tiers, actor);
+  };
+  const archivedError = (state: Extract<RestoreState, { status: 'restoring' }>) =>
+    new AppError(
+      409,
+      'FILE_ARCHIVED',
+      'the file is archived; a restore has started and it can be downloaded once it completes',
+      { restore: 'started', retryAfter: state.retryAfterSeconds },
+      { 'Retry-After': String(state.retryAfterSeconds) },
+    );
 
   // Bodies are optional on these routes (download-url): `Content-Type: application/json` with an
   // empty body is no body, not an error. Anything else goes to Fastify's own JSON parser.
@@ -145,6 +165,27 @@ export const filesRoutes: FastifyPluginAsync<FilesRoutesOptions> = async (plugin
     },
   );
 
+  app.post(
+    '/files/:id/restore',
+    {
+      schema: {
+        tags: ['files'],
+        summary: 'Restore an archived file so it can be downloaded (202 while the restore runs)',
+        params: FileIdParams,
+        response: { 200: RestoreAnswer, 202: RestoreAnswer, 409: ErrorBody, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const row = await findOwnedFile(db, ownId(request.params.id), request.principal.ownerId);
+      if (!row) throw notFound('file');
+      const blob = assertReady(row);
+      const state = isReadable(blob, new Date()) ? ({ status: 'available' } as const) : await restore(blob, request.principal.ownerId);
+      if (state.status === 'available') return { status: 'available' as const, retryAfter: null };
+      reply.header('Retry-After', String(state.retryAfterSeconds));
+      return reply.status(202).send({ status: 'restoring', retryAfter: state.retryAfterSeconds });
+    },
+  );
+
   app.get(
     '/files/:id/content',
     {
@@ -181,6 +222,12 @@ export const filesRoutes: FastifyPluginAsync<FilesRoutesOptions> = async (plugin
       }
       if (!row) throw notFound('file');
       const blob = assertReady(row);
+      const now = new Date();
+      const actor = request.principal?.ownerId ?? 'signed-link';
+      if (!isReadable(blob, now)) {
+        const state = await restore(blob, actor);
+        if (state.status === 'restoring') throw archivedError(state);
+      }
 
       const etag = `"${blob.sha256}"`;
       reply.headers({
@@ -223,8 +270,18 @@ export const filesRoutes: FastifyPluginAsync<FilesRoutesOptions> = async (plugin
       }
       // HEAD: Fastify's HEAD route keeps our Content-Length only for a stream payload.
       if (request.method === 'HEAD') return reply.send(Readable.from([]));
+      if (isAccessStale(row.upload.lastAccessedAt, now)) {
+        await stampAccess(db, row.upload.id, now).catch((error: unknown) => logger.warn({ err: error, id }, 'could not stamp the download'));
+      }
       if (size === 0) return reply.send('');
-      return reply.send(await storage.read(blob.storageKey, range ?? { start: 0, end: size - 1 }));
+      try {
+        return reply.send(await storage.read(blob.storageKey, range ?? { start: 0, end: size - 1 }));
+      } catch (error) {
+        // Archived after this request read the record (a sweep right now), or its restored copy expired.
+        if (!(error instanceof ObjectArchivedError)) throw error;
+        const state = await restore(blob, actor);
+        throw state.status === 'restoring' ? archivedError(state) : error;
+      }
     },
   );
 };
@@ -247,7 +304,7 @@ function wholeForLongSuffixes(header: string, size: number): string {
   return `${header.slice(0, equals + 1)}${specs.join(',')}`;
 }
 
-function assertReady(row: FileRow) {
+export function assertReady(row: FileRow) {
   if (row.upload.status !== 'ready' || !row.blob) {
     throw new AppError(409, 'FILE_NOT_READY', `the file is ${row.upload.status}; only ready files can be downloaded`, {
       status: row.upload.status,
@@ -264,7 +321,7 @@ function asciiFallback(name: string): string {
     .replace(/[^\x20-\x7e]/gu, '_');
 }
 
-function etagMatches(header: string | undefined, etag: string): boolean {
+export function etagMatches(header: string | undefined, etag: string): boolean {
   if (!header) return false;
   return header === '*' || header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
 }

@@ -1,0 +1,70 @@
+// What a finished upload's bytes make of it, once their digests and first bytes are known: the type
+// check by magic bytes (rejected when they are not the declared kind), then the link to the blob
+// of those bytes (de-duplication, metadata, and the final status when nothing is left to wait
+// for). The one rule for the processing job and for a small file finished inline.
+import type { Kind } from '../../src/config/index.js';
+import { finalizeBlob, linkBlob, rejectUpload, type FinalizedUpload, type StepOptions } from '../../src/db/processing.js';
+import type { Executor } from '../../src/db/tx.js';
+import { declaredKindMatches, sniff } from '../parsers/sniff.js';
+import type { Digest } from './digest.js';
+import { metadataFromFirstBytes } from './metadata.js';
+
+export interface UploadContent {
+  kind: Kind;
+  mimeType: string | null;
+}
+
+export type Settled =
+  /** The record had moved on (linked, finalized, deleted): nothing was applied. */
+  | { applied: false }
+  | { applied: true; rejected: { declared: Kind; sniffed: string | null }; final: FinalizedUpload[] }
+  | {
+      applied: true;
+      rejected: null;
+      /** The bytes are stored already: the upload's own copy is the caller's to remove. */
+      deduplicated: boolean;
+      /** Uploads that got their final status here (none while a blob step is pending). */
+      final: FinalizedUpload[];
+    };
+
+export function mismatchReason(kind: Kind, format: string | null, size: number): string {
+  if (size === 0) return `the file is empty, so it cannot be a valid ${kind} file`;
+  if (!format) return `the content is not a recognised ${kind} format`;
+  return `the content is ${format.toUpperCase()} data, not a ${kind} file`;
+}
+
+export async function settleContent(
+  db: Executor,
+  uploadId: string,
+  upload: UploadContent,
+  digest: Digest,
+  options: StepOptions,
+): Promise<Settled> {
+  const sniffed = sniff(digest.head);
+  if (!declaredKindMatches(upload.kind, sniffed)) {
+    const content = { sha256: digest.sha256, md5: digest.md5, detectedMimeType: sniffed?.mime ?? null };
+    const rejected = await rejectUpload(db, uploadId, mismatchReason(upload.kind, sniffed?.format ?? null, digest.size), content);
+    if (!rejected) return { applied: false };
+    return { applied: true, rejected: { declared: upload.kind, sniffed: sniffed?.format ?? null }, final: [rejected] };
+  }
+
+  const mimeType = sniffed?.mime ?? upload.mimeType;
+  const link = await linkBlob(
+    db,
+    uploadId,
+    {
+      sha256: digest.sha256,
+      md5: digest.md5,
+      size: digest.size,
+      kind: upload.kind,
+      format: sniffed?.format ?? null,
+      mimeType,
+      metadata: await metadataFromFirstBytes({ kind: upload.kind, size: digest.size, mimeType }, digest.head),
+    },
+    options,
+  );
+  if (!link.linked) return { applied: false };
+  // Not ready and no step pending: the blob's outcome is another status (rejected, infected).
+  const final = link.ready ? [link.ready] : link.stepsPending ? [] : await finalizeBlob(db, digest.sha256, options);
+  return { applied: true, rejected: null, deduplicated: link.deduplicated, final };
+}
