@@ -15,6 +15,7 @@ import { timed, uploadDigests } from '../src/metrics.js';
 import { findUpload } from '../src/db/uploads.js';
 import { failUploads, finalizeBlob } from '../src/db/processing.js';
 import type { Logger } from '../src/logger.js';
+import { removeUnreferenced } from '../src/storage/remove-unreferenced.js';
 import { ObjectNotFoundError } from '../src/storage/types.js';
 import type { Kind } from './parsers/sniff.js';
 import { settleContent } from './steps/content.js';
@@ -50,9 +51,8 @@ export function processUpload(deps: TaskDeps): Task<'process_upload'> {
     if (settled.rejected) {
       log.info(settled.rejected, 'rejected: content does not match the declared type');
     } else if (settled.deduplicated) {
-      // Same bytes are stored already: this copy goes (the lifecycle orphan sweep would
-      // remove it anyway if this process died right here).
-      await deps.storage.remove(key);
+      // Same bytes are stored already: this copy goes.
+      await removeUnreferenced(deps.storage, [key], log);
       log.info({ sha256: digest.sha256 }, 'de-duplicated');
     }
     observeFinal(settled.final);

@@ -10,6 +10,7 @@ import type { UploadRow } from '../db/schema.js';
 import { findUpload, touchUpload } from '../db/uploads.js';
 import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import type { DirectBucket, PresignableOperation, UploadedPart } from '../storage/s3-direct.js';
+import { removeUnreferenced } from '../storage/remove-unreferenced.js';
 import { DIRECT_PREFIX, type ObjectStorage } from '../storage/types.js';
 import type { HookDeps } from '../../hooks/deps.js';
 import { createDirectUpload, discardDirectUpload, finishDirectUpload } from '../../hooks/direct-upload.js';
@@ -115,10 +116,7 @@ export function directUploads(deps: DirectUploadDeps) {
 
   /** Ends an unfinished upload: record and reservation go, then its bytes (or multipart upload). */
   async function discard(upload: UploadRow): Promise<void> {
-    for (const key of await discardDirectUpload(hooks, upload)) {
-      // Left behind, they are an orphan (no record knows the key) for the lifecycle sweep.
-      await storage.remove(key).catch((error: unknown) => hooks.logger.warn({ err: error, key }, 'could not remove a discarded direct upload'));
-    }
+    await removeUnreferenced(storage, await discardDirectUpload(hooks, upload), hooks.logger);
   }
 
   /** Refuses an upload whose bytes are not acceptable (the client's error): nothing of it stays. */

@@ -17,6 +17,7 @@ import { removeFile } from '../db/files.js';
 import { blobs, previews, uploads } from '../db/schema.js';
 import { purgeDeliveredEvents } from '../db/webhooks.js';
 import type { Logger } from '../logger.js';
+import { removeUnreferenced } from '../storage/remove-unreferenced.js';
 import type { ObjectStorage } from '../storage/types.js';
 import { applyTierMove, planTierMoves, type TierMove, type TierPolicy } from './tiers.js';
 
@@ -86,11 +87,7 @@ export async function runCleanup(
     category.bytes += candidate.bytes;
     category.ids.push(candidate.id);
   };
-  const removeObjects = async (keys: string[]) => {
-    for (const key of keys) {
-      await storage.remove(key).catch((error: unknown) => logger.warn({ err: error, key }, 'could not remove stored object; next sweep retries'));
-    }
-  };
+  const removeObjects = (keys: string[]) => removeUnreferenced(storage, keys, logger);
 
   const before = (ms: number) => new Date(now.getTime() - ms).toISOString();
   const plans: Array<{

@@ -18,6 +18,7 @@ import { isPartial } from '../db/concat.js';
 import type { UploadRow } from '../db/schema.js';
 import { AppError, codeForStatus } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { removeUnreferenced } from '../storage/remove-unreferenced.js';
 import { tusBytesReceived, tusErrors, tusRequests, tusUploadsCreated, tusUploadsTerminated } from '../metrics.js';
 import type { ObjectStorage } from '../storage/types.js';
 import type { UploadLifecycle } from './lifecycle.js';
@@ -256,9 +257,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
       contentLength: req.headers['content-length'] === undefined ? null : Number(req.headers['content-length']),
     });
     if (decision.action === 'respond') {
-      for (const key of decision.removeObjects ?? []) {
-        await storage.remove(key).catch((error: unknown) => log.warn({ err: error, key }, 'could not remove stored bytes; the orphan sweep will'));
-      }
+      await removeUnreferenced(storage, decision.removeObjects ?? [], log);
       tusRequests.inc({ method });
       if (method === 'DELETE' && decision.status === 204) tusUploadsTerminated.inc();
       return answer(decision.status, decision.headers);
@@ -362,7 +361,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
       const created = context.createdUploadId;
       await lifecycle
         .discardFailedCreation(created)
-        .then((keys) => Promise.all(keys.map((key) => storage.remove(key).catch(() => {}))))
+        .then((keys) => removeUnreferenced(storage, keys, log))
         .catch((error: unknown) => log.warn({ err: error, uploadId: created }, 'could not remove the record of a failed creation'));
     }
     // Errors mapped inside @tus/server (hooks, store) keep only status and body: a 503 still says

@@ -9,6 +9,7 @@ import type { Db } from '../../src/db/client.js';
 import type { StepOptions } from '../../src/db/processing.js';
 import { startProcessingInline } from '../../src/db/uploads.js';
 import type { Logger } from '../../src/logger.js';
+import { removeUnreferenced } from '../../src/storage/remove-unreferenced.js';
 import { timed, uploadDigests } from '../../src/metrics.js';
 import type { ArrivalDigest } from '../../src/storage/digesting-store.js';
 import type { ObjectStorage } from '../../src/storage/types.js';
@@ -64,8 +65,7 @@ export function inlineFinisher(deps: InlineFinishDeps): FinishInline {
     uploadDigests.inc({ source: 'arrival' });
     observeFinal(settled.final);
     if (!settled.rejected && settled.deduplicated) {
-      // The orphan sweep removes this copy if this fails.
-      await deps.storage.remove(storageKey).catch((error: unknown) => deps.logger.warn({ err: error, uploadId }, 'removing a duplicate copy failed'));
+      await removeUnreferenced(deps.storage, [storageKey], deps.logger.child({ uploadId }));
     }
     return true;
   };

@@ -16,6 +16,7 @@ import { isAccessStale, stampAccess } from '../../db/tiers.js';
 import { AppError, badRequest, notFound, unavailable } from '../../errors.js';
 import { isReadable, startRestore, type RestoreState, type TierPolicy } from '../../lifecycle/tiers.js';
 import type { Logger } from '../../logger.js';
+import { removeUnreferenced } from '../../storage/remove-unreferenced.js';
 import { ObjectArchivedError, type ObjectStorage } from '../../storage/types.js';
 import { toFileRecord } from '../file-record.js';
 import {
@@ -134,11 +135,7 @@ export const filesRoutes: FastifyPluginAsync<FilesRoutesOptions> = async (plugin
       const { ownerId } = request.principal;
       const removed = await removeFile(db, id, { ownerId, actor: ownerId, action: AUDIT.deleted, status: 'deleted' });
       if (!removed) throw notFound('file');
-      for (const key of removed.objectsToRemove) {
-        await storage.remove(key).catch((error: unknown) =>
-          logger.warn({ err: error, key }, 'could not remove stored bytes now; the orphan sweep will'),
-        );
-      }
+      await removeUnreferenced(storage, removed.objectsToRemove, logger);
       return reply.status(204).send(null);
     },
   );
