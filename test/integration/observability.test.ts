@@ -7,13 +7,9 @@ import { waitForFinal, type FileRecord } from '../support/api.js';
 import { bearer, jwtEnv } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { buildFseqV1, buildPng } from '../support/fixture-builders.js';
+import { counter, scrape } from '../support/metrics.js';
 import { serverEnv, startServer, type TestServer } from '../support/server.js';
 import { upload } from '../support/tus.js';
-
-function metric(text: string, name: string, labels = ''): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name} `)));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
 
 describe('analytics, metrics and OpenAPI', () => {
   let db: TestDatabase;
@@ -44,7 +40,7 @@ describe('analytics, metrics and OpenAPI', () => {
   });
 
   it('moves the Prometheus metrics with real uploads', async () => {
-    const before = await (await fetch(`${server.url}/metrics`)).text();
+    const before = await scrape(server.url);
     const a = randomBytes(3000);
     const b = buildPng();
     await send(a, 'metrics.bin', 'ann');
@@ -52,17 +48,17 @@ describe('analytics, metrics and OpenAPI', () => {
     const response = await fetch(`${server.url}/metrics`);
     expect(response.headers.get('content-type')).toContain('text/plain');
     const after = await response.text();
-    expect(metric(after, 'tus_uploads_created_total') - metric(before, 'tus_uploads_created_total')).toBe(2);
-    expect(metric(after, 'tus_uploads_finished_total') - metric(before, 'tus_uploads_finished_total')).toBe(2);
-    expect(metric(after, 'tus_bytes_received_total') - metric(before, 'tus_bytes_received_total')).toBe(a.length + b.length);
-    expect(metric(after, 'tus_requests_total', '{method="POST"}') - metric(before, 'tus_requests_total', '{method="POST"}')).toBe(2);
+    expect(counter(after, 'tus_uploads_created_total') - counter(before, 'tus_uploads_created_total')).toBe(2);
+    expect(counter(after, 'tus_uploads_finished_total') - counter(before, 'tus_uploads_finished_total')).toBe(2);
+    expect(counter(after, 'tus_bytes_received_total') - counter(before, 'tus_bytes_received_total')).toBe(a.length + b.length);
+    expect(counter(after, 'tus_requests_total{method="POST"}') - counter(before, 'tus_requests_total{method="POST"}')).toBe(2);
     // Both small files are settled where they finish (the inline step), or by the job (its digest step).
     const settled = (text: string) =>
-      metric(text, 'tusvault_processing_step_seconds_count', '{step="digest"}') + metric(text, 'tusvault_processing_step_seconds_count', '{step="inline"}');
+      counter(text, 'tusvault_processing_step_seconds_count{step="digest"}') + counter(text, 'tusvault_processing_step_seconds_count{step="inline"}');
     expect(settled(after) - settled(before)).toBe(2);
-    expect(metric(after, 'tusvault_finish_to_final_seconds_count', '{status="ready"}')).toBeGreaterThanOrEqual(1);
-    expect(metric(after, 'tusvault_finish_to_final_seconds_count', '{status="rejected"}')).toBeGreaterThanOrEqual(1);
-    expect(metric(after, 'tusvault_uploads', '{status="ready"}')).toBeGreaterThanOrEqual(1);
+    expect(counter(after, 'tusvault_finish_to_final_seconds_count{status="ready"}')).toBeGreaterThanOrEqual(1);
+    expect(counter(after, 'tusvault_finish_to_final_seconds_count{status="rejected"}')).toBeGreaterThanOrEqual(1);
+    expect(counter(after, 'tusvault_uploads{status="ready"}')).toBeGreaterThanOrEqual(1);
     expect(after).toContain('tus_connections_open');
     expect(after).toContain('tusvault_queue_jobs{state="pending"}');
     expect(after).toContain('process_resident_memory_bytes');
