@@ -291,6 +291,7 @@ const envSchema = z.object({
   S3_FORCE_PATH_STYLE: bool(false),
   S3_PART_SIZE: size(8 * 2 ** 20),
   S3_PRESIGN_EXPIRY: duration(15 * 60_000),
+  S3_PUBLIC_ENDPOINT: url(['http:', 'https:']),
   DATABASE_URL: url(['postgres:', 'postgresql:']),
   DATABASE_POOL_SIZE: int(20, 2, 1000),
   ROLE: enumOf(['all', 'api', 'worker'] as const, 'all'),
@@ -403,6 +404,8 @@ function toConfig(e: Env) {
       partSize: e.S3_PART_SIZE ?? 8 * 2 ** 20,
       // How long a presigned request of a direct-to-bucket upload stays valid.
       presignExpiryMs: e.S3_PRESIGN_EXPIRY,
+      // Where browsers and apps reach the bucket, when the server reaches it by another name.
+      publicEndpoint: e.S3_PUBLIC_ENDPOINT,
     },
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,

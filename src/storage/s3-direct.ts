@@ -50,6 +50,8 @@ export interface DirectBucket {
 export interface DirectBucketOptions extends Omit<S3StorageOptions, 'partSize' | 'expirationMs'> {
   /** How long a presigned request stays valid. */
   presignExpirySeconds: number;
+  /** Where clients reach the bucket, when not at `endpoint` (an internal hostname): presigned URLs name it. */
+  publicEndpoint?: string | null;
 }
 
 const PART_LIST_PAGE = 1000;
@@ -61,6 +63,8 @@ function s3Code(error: unknown): string {
 
 export function createDirectBucket(options: DirectBucketOptions): DirectBucket {
   const client = new S3Client(s3ClientConfig(options));
+  // A presigned request's signature covers its host, so it is signed for the host clients use.
+  const signer = options.publicEndpoint ? new S3Client(s3ClientConfig({ ...options, endpoint: options.publicEndpoint })) : client;
   const Bucket = options.bucket;
   const expiresIn = options.presignExpirySeconds;
 
@@ -76,24 +80,24 @@ export function createDirectBucket(options: DirectBucketOptions): DirectBucket {
     },
 
     presignPart(key, uploadId, partNumber) {
-      return getSignedUrl(client, new UploadPartCommand({ Bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }), { expiresIn });
+      return getSignedUrl(signer, new UploadPartCommand({ Bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }), { expiresIn });
     },
 
     presign(key, operation) {
       const contentType = (type: string | null) => (type ? { ContentType: type } : {});
       switch (operation.operation) {
         case 'createMultipartUpload':
-          return getSignedUrl(client, new CreateMultipartUploadCommand({ Bucket, Key: key, ...contentType(operation.contentType) }), { expiresIn });
+          return getSignedUrl(signer, new CreateMultipartUploadCommand({ Bucket, Key: key, ...contentType(operation.contentType) }), { expiresIn });
         case 'uploadPart':
           return this.presignPart(key, operation.uploadId, operation.partNumber);
         case 'listParts':
-          return getSignedUrl(client, new ListPartsCommand({ Bucket, Key: key, UploadId: operation.uploadId }), { expiresIn });
+          return getSignedUrl(signer, new ListPartsCommand({ Bucket, Key: key, UploadId: operation.uploadId }), { expiresIn });
         case 'completeMultipartUpload':
-          return getSignedUrl(client, new CompleteMultipartUploadCommand({ Bucket, Key: key, UploadId: operation.uploadId }), { expiresIn });
+          return getSignedUrl(signer, new CompleteMultipartUploadCommand({ Bucket, Key: key, UploadId: operation.uploadId }), { expiresIn });
         case 'abortMultipartUpload':
-          return getSignedUrl(client, new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId: operation.uploadId }), { expiresIn });
+          return getSignedUrl(signer, new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId: operation.uploadId }), { expiresIn });
         case 'putObject':
-          return getSignedUrl(client, new PutObjectCommand({ Bucket, Key: key, ...contentType(operation.contentType) }), { expiresIn });
+          return getSignedUrl(signer, new PutObjectCommand({ Bucket, Key: key, ...contentType(operation.contentType) }), { expiresIn });
       }
     },
 
@@ -137,7 +141,7 @@ export function createDirectBucket(options: DirectBucketOptions): DirectBucket {
     },
 
     async presignPost(key, maxSize, contentType) {
-      const { url, fields } = await createPresignedPost(client, {
+      const { url, fields } = await createPresignedPost(signer, {
         Bucket,
         Key: key,
         Expires: expiresIn,
