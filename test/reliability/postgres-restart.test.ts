@@ -30,22 +30,11 @@ import {
   type TrackedUpload,
   reportIfDied,
   abortUploads,
+  probeOutage,
 } from './support.js';
 
 const { files: FILES, size: SIZE, bytesPerSecond: LINK_SPEED } = SCALE.postgres;
 const OUTAGE_MS = 6_000;
-const TUS = { 'Tus-Resumable': '1.0.0' };
-
-async function errorOf(response: Response): Promise<{ status: number; code: string | null; retryAfter: string | null }> {
-  const text = await response.text();
-  let code: string | null = null;
-  try {
-    code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? null;
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, code, retryAfter: response.headers.get('retry-after') };
-}
 
 describe('PostgreSQL restart during uploads', () => {
   let dir: string;
@@ -97,38 +86,20 @@ describe('PostgreSQL restart during uploads', () => {
 
     const alive = (when: string) =>
       expect(server!.process.exitCode ?? server!.process.signalCode, `the server process died ${when} (its log is printed after the test)`).toBeNull();
-    const probes: Record<string, { status: number; code: string | null; retryAfter: string | null }> = {};
     // Connections that were open notice the shutdown; new ones are refused. Probe past both.
     await sleep(1_000);
     alive('when PostgreSQL stopped');
     const direct = server.url;
-    probes.healthz = await errorOf(await fetch(`${direct}/healthz`));
-    probes.readyz = await errorOf(await fetch(`${direct}/readyz`));
-    probes.create = await errorOf(
-      await fetch(`${direct}/files`, {
-        method: 'POST',
-        headers: { ...TUS, 'Upload-Length': '10', 'Upload-Metadata': `filename ${Buffer.from('down.bin').toString('base64')}` },
-      }),
-    );
-    probes.head = await errorOf(await fetch(`${direct}/files/${someId}`, { method: 'HEAD', headers: TUS }));
-    probes.patch = await errorOf(
-      await fetch(`${direct}/files/${someId}`, {
-        method: 'PATCH',
-        headers: { ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
-        body: Buffer.alloc(10),
-      }),
-    );
-    probes.record = await errorOf(await fetch(`${direct}/api/files/${someId}`));
-    probes.list = await errorOf(await fetch(`${direct}/api/files`));
+    const probes = await probeOutage(direct, someId, ['healthz', 'readyz', 'create', 'head', 'patch', 'record', 'list']);
     console.log(`[reliability] while postgres is down: ${JSON.stringify(probes)}`);
-    expect(probes.healthz!.status).toBe(200);
-    expect(probes.readyz!.status).toBe(503);
+    expect(probes.healthz.status).toBe(200);
+    expect(probes.readyz.status).toBe(503);
     for (const name of ['create', 'patch', 'record', 'list'] as const) {
-      expect(probes[name], name).toEqual({ status: 503, code: 'DATABASE_UNAVAILABLE', retryAfter: '5' });
+      expect(probes[name], name).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE', retryAfter: '5' });
     }
     // HEAD: 423 + Retry-After, the one failed HEAD tus-js-client retries rather than restarting
     // the upload from byte 0 (it has no body: the status says it).
-    expect(probes.head).toEqual({ status: 423, code: null, retryAfter: '5' });
+    expect(probes.head).toMatchObject({ status: 423, code: null, retryAfter: '5' });
 
     await sleep(Math.max(0, OUTAGE_MS - (Date.now() - stoppedAt)));
     alive('while PostgreSQL was down');

@@ -26,30 +26,11 @@ import {
   trackedUpload,
   type TrackedUpload,
   abortUploads,
+  probeOutage,
 } from './support.js';
 
 const { files: FILES, size: SIZE, bytesPerSecond: LINK_SPEED } = SCALE.storage;
 const OUTAGE_MS = 5_000;
-const TUS = { 'Tus-Resumable': '1.0.0' };
-
-interface Answer {
-  status: number;
-  code: string | null;
-  retryAfter: string | null;
-  body: unknown;
-}
-
-async function answerOf(response: Response): Promise<Answer> {
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  const code = (body as { error?: { code?: string } } | null)?.error?.code ?? null;
-  return { status: response.status, code, retryAfter: response.headers.get('retry-after'), body };
-}
 
 describe('storage outage', () => {
   let db: TestDatabase;
@@ -103,34 +84,13 @@ describe('storage outage', () => {
 
     const direct = server.url;
     const someId = idOf(uploads[0]!.url!);
-    const probes: Record<string, Answer> = {};
-    probes.healthz = await answerOf(await fetch(`${direct}/healthz`));
-    probes.readyz = await answerOf(await fetch(`${direct}/readyz`));
-    probes.create = await answerOf(
-      await fetch(`${direct}/files`, {
-        method: 'POST',
-        headers: { ...TUS, 'Upload-Length': '10', 'Upload-Metadata': `filename ${Buffer.from('down.bin').toString('base64')}` },
-      }),
-    );
-    probes.head = await answerOf(await fetch(`${direct}/files/${someId}`, { method: 'HEAD', headers: TUS }));
-    probes.createWithBody = await answerOf(
-      await fetch(`${direct}/files`, {
-        method: 'POST',
-        headers: {
-          ...TUS,
-          'Upload-Length': '10',
-          'Content-Type': 'application/offset+octet-stream',
-          'Upload-Metadata': `filename ${Buffer.from('down2.bin').toString('base64')}`,
-        },
-        body: Buffer.alloc(10, 1),
-      }),
-    );
+    const probes = await probeOutage(direct, someId, ['healthz', 'readyz', 'create', 'head', 'createWithBody']);
     console.log(`[reliability] while S3 is down: ${JSON.stringify(probes, (k, v) => (k === 'body' && typeof v === 'object' ? (v as { error?: unknown }).error ?? v : v))}`);
     expect(server.process.exitCode).toBeNull();
-    expect(probes.healthz!.status).toBe(200);
-    expect(probes.readyz!.status).toBe(503);
-    expect((probes.readyz!.body as { checks: Record<string, string> }).checks.database).toBe('ok');
-    expect((probes.readyz!.body as { checks: Record<string, string> }).checks.storage).not.toBe('ok');
+    expect(probes.healthz.status).toBe(200);
+    expect(probes.readyz.status).toBe(503);
+    expect((probes.readyz.body as { checks: Record<string, string> }).checks.database).toBe('ok');
+    expect((probes.readyz.body as { checks: Record<string, string> }).checks.storage).not.toBe('ok');
     for (const name of ['create', 'createWithBody'] as const) {
       expect(probes[name]!.status, name).toBe(503);
       expect(['STORAGE_UNAVAILABLE', 'STORAGE_WRITE_FAILED'], `${name}: ${JSON.stringify(probes[name]!.body)}`).toContain(probes[name]!.code);

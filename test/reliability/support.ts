@@ -282,3 +282,58 @@ export function reportIfDied(name: string, server: ChildServer | undefined): voi
   if ((child.exitCode === null && child.signalCode === null) || child.signalCode === 'SIGKILL') return;
   console.log(`[reliability] ${name} exited by itself (${child.exitCode ?? child.signalCode}); its log ends with:\n${server!.output().slice(-8000)}`);
 }
+
+export const TUS_HEADERS = { 'Tus-Resumable': '1.0.0' };
+
+/** What the server answered: status, error code of a JSON error body, Retry-After. */
+export interface OutageAnswer {
+  status: number;
+  code: string | null;
+  retryAfter: string | null;
+  body: unknown;
+}
+
+async function answerOf(response: Response): Promise<OutageAnswer> {
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  const code = (body as { error?: { code?: string } } | null)?.error?.code ?? null;
+  return { status: response.status, code, retryAfter: response.headers.get('retry-after'), body };
+}
+
+const metadata = (filename: string) => `filename ${Buffer.from(filename).toString('base64')}`;
+
+/** The requests asked while a dependency is down; `someId` is an upload that exists. */
+const OUTAGE_PROBES = {
+  healthz: (base: string) => fetch(`${base}/healthz`),
+  readyz: (base: string) => fetch(`${base}/readyz`),
+  create: (base: string) => fetch(`${base}/files`, { method: 'POST', headers: { ...TUS_HEADERS, 'Upload-Length': '10', 'Upload-Metadata': metadata('down.bin') } }),
+  createWithBody: (base: string) =>
+    fetch(`${base}/files`, {
+      method: 'POST',
+      headers: { ...TUS_HEADERS, 'Upload-Length': '10', 'Content-Type': 'application/offset+octet-stream', 'Upload-Metadata': metadata('down2.bin') },
+      body: Buffer.alloc(10, 1),
+    }),
+  head: (base: string, someId: string) => fetch(`${base}/files/${someId}`, { method: 'HEAD', headers: TUS_HEADERS }),
+  patch: (base: string, someId: string) =>
+    fetch(`${base}/files/${someId}`, {
+      method: 'PATCH',
+      headers: { ...TUS_HEADERS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+      body: Buffer.alloc(10),
+    }),
+  record: (base: string, someId: string) => fetch(`${base}/api/files/${someId}`),
+  list: (base: string) => fetch(`${base}/api/files`),
+};
+
+export type OutageProbe = keyof typeof OUTAGE_PROBES;
+
+/** Asks the chosen probes one after another (only those safe while clients upload `someId`). */
+export async function probeOutage<P extends OutageProbe>(base: string, someId: string, probes: readonly P[]): Promise<Record<P, OutageAnswer>> {
+  const answers = {} as Record<P, OutageAnswer>;
+  for (const name of probes) answers[name] = await answerOf(await OUTAGE_PROBES[name](base, someId));
+  return answers;
+}
