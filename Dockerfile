@@ -20,6 +20,8 @@ ENV NODE_ENV=production \
     PORT=1080 \
     DATA_DIR=/data
 WORKDIR /app
+# ffmpeg decodes AAC / ALAC audio for waveform previews (FFMPEG_PATH; without it those files get none).
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 # A dedicated unprivileged user; /data holds disk uploads (and the embedded PostgreSQL when
 # DATABASE_URL is not set).
 RUN groupadd --system tusvault && useradd --system --gid tusvault --home-dir /app tusvault \

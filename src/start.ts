@@ -21,11 +21,11 @@ import { AppError } from './errors.js';
 import { toFileRecord } from './http/file-record.js';
 import { findOwnedFile } from './db/files.js';
 import type { Logger } from './logger.js';
-import { createClamdScanner } from './scan/clamd.js';
-import type { Scanner } from './scan/scanner.js';
+import { configuredScanner } from './scan/configured.js';
 import { createStorage } from './storage/index.js';
 import { ArrivalDigests, withArrivalDigests } from './storage/digesting-store.js';
 import { inlineFinisher } from '../tasks/steps/finish-inline.js';
+import { summarizeFirstBytes } from '../tasks/steps/first-bytes.js';
 import { UploadEvents } from './events/upload-events.js';
 import { PostgresLocker } from './tus/pg-locker.js';
 import { ownerOfReceiving } from './tus/request-context.js';
@@ -36,6 +36,7 @@ import type { HookDeps } from '../hooks/deps.js';
 import { configuredPreCreateHook } from './webhooks/pre-create.js';
 import { uploadLifecycle } from '../hooks/lifecycle.js';
 import { crontab, taskList } from '../tasks/registry.js';
+import { ffmpegVersion } from '../tasks/previews/ffmpeg-decoder.js';
 import { setUpDirectUploads } from './direct/setup.js';
 
 export interface Running {
@@ -111,16 +112,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       logger.error({ err: error }, 'storage is not reachable at start; /readyz will report it until it is'),
     );
 
-    const scanner: Scanner | null =
-      config.clamav.host || config.clamav.socket
-        ? createClamdScanner({
-            host: config.clamav.host,
-            port: config.clamav.port,
-            socket: config.clamav.socket,
-            timeoutMs: config.clamav.timeoutMs,
-            maxStreamBytes: config.clamav.maxStreamBytes,
-          })
-        : null;
+    const scanner = configuredScanner(config);
     if (!scanner) {
       logger.warn('no virus scanner configured (CLAMAV_HOST / CLAMAV_SOCKET): files get scan status "skipped"');
     } else if (config.role !== 'api') {
@@ -130,6 +122,17 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
         () => logger.info('virus scanner (clamd) is reachable'),
         (error: unknown) => logger.error({ err: error }, 'clamd is not reachable at start; scans will retry until it is'),
       );
+    }
+    if (config.role !== 'api') {
+      // Not fatal: without ffmpeg, AAC / ALAC audio gets no waveform and its record says why.
+      if (!config.ffmpegPath) logger.info('FFMPEG_PATH=off: AAC / ALAC audio gets no waveform preview');
+      else {
+        void ffmpegVersion(config.ffmpegPath).then((version) =>
+          version
+            ? logger.info({ ffmpeg: config.ffmpegPath, version }, 'ffmpeg is available for AAC / ALAC waveforms')
+            : logger.warn({ ffmpeg: config.ffmpegPath }, 'ffmpeg cannot be run (FFMPEG_PATH): AAC / ALAC audio gets no waveform preview'),
+        );
+      }
     }
     if (config.auth.mode === 'none') {
       logger.warn('AUTH_MODE=none: every request acts as the single local owner; use AUTH_MODE=jwt in production');
@@ -161,7 +164,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       cleanups.push(() => events.stop());
 
       // The running digests of the uploads this process receives: this process's own.
-      const arrivals = new ArrivalDigests({ maxIdleMs: config.uploadExpiryMs });
+      const arrivals = new ArrivalDigests({ maxIdleMs: config.uploadExpiryMs, summarizeHead: summarizeFirstBytes });
       const hooks: HookDeps = {
         db: database.db,
         config,

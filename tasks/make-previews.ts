@@ -5,9 +5,9 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Task } from 'graphile-worker';
-import type { Kind } from '../src/config/index.js';
-import { parsePayload } from '../src/db/jobs.js';
-import { previewKindsDone, savePreview } from '../src/db/previews.js';
+import type { Config, Kind } from '../src/config/index.js';
+import { isPreviewed, parsePayload, type PreviewedKind } from '../src/db/jobs.js';
+import { previewKindsDone, savePreview, type PreviewSet } from '../src/db/previews.js';
 import { findBlob } from '../src/db/processing.js';
 import type { BlobRow } from '../src/db/schema.js';
 import { PREVIEW_PREFIX, type ObjectStorage } from '../src/storage/types.js';
@@ -15,6 +15,7 @@ import { isParseError } from './parsers/errors.js';
 import { PreviewInputError } from './previews/errors.js';
 import { PEAKS_DEFAULTS, renderAudioPeaks } from './previews/audio-peaks.js';
 import { LIGHT_MAP_DEFAULTS, renderFseqLightMap } from './previews/fseq-lightmap.js';
+import { THUMBNAIL_DEFAULTS, renderThumbnails } from './previews/image.js';
 import { errorMessage, isLastAttempt, type TaskDeps } from './deps.js';
 
 interface RenderedPreview {
@@ -28,11 +29,14 @@ interface PreviewPlan {
   kinds: readonly string[];
   /** Names the renderer and its options: changing either makes new previews beside the old. */
   options: Record<string, unknown>;
-  render(storage: ObjectStorage, blob: BlobRow): Promise<RenderedPreview[]>;
+  render(storage: ObjectStorage, blob: BlobRow, config: Config): Promise<RenderedPreview[]>;
 }
 
-/** By blob kind; kinds without a plan get no previews. */
-const PLANS: Partial<Record<Kind, PreviewPlan>> = {
+/** A thumbnail's preview kind names its long side: thumbnail-256, served as thumbnail-256.webp. */
+const thumbnailKind = (size: number) => `thumbnail-${size}`;
+
+/** By blob kind: exactly the kinds that get the job (PREVIEWED_KINDS); the others get no previews. */
+const PLANS: Record<PreviewedKind, PreviewPlan> = {
   fseq: {
     kinds: ['lightmap', 'brightness'],
     options: { renderer: 'fseq-lightmap@1', ...LIGHT_MAP_DEFAULTS },
@@ -47,16 +51,31 @@ const PLANS: Partial<Record<Kind, PreviewPlan>> = {
   },
   audio: {
     kinds: ['peaks', 'waveform'],
-    options: { renderer: 'audio-peaks@1', ...PEAKS_DEFAULTS },
-    render: (storage, blob) =>
+    // @2: Ogg Opus and WAV decoded too; @3: AAC / ALAC through ffmpeg (a backfill retries the files
+    // an older renderer could not preview).
+    options: { renderer: 'audio-peaks@3', ...PEAKS_DEFAULTS },
+    render: (storage, blob, config) =>
       withBytes(storage, blob, async (bytes) => {
         const durationSec = (blob.metadata as { durationSec?: unknown } | null)?.durationSec;
-        const peaks = await renderAudioPeaks(bytes, { format: blob.format ?? 'unknown', durationSec: typeof durationSec === 'number' ? durationSec : null });
+        const audio = { format: blob.format ?? 'unknown', durationSec: typeof durationSec === 'number' ? durationSec : null };
+        const peaks = await renderAudioPeaks(bytes, audio, PEAKS_DEFAULTS, { ffmpeg: config.ffmpegPath ? { path: config.ffmpegPath } : null });
         return [
           { kind: 'peaks', contentType: 'application/json', bytes: json(peaks.waveform) },
           { kind: 'waveform', contentType: 'image/png', bytes: peaks.png },
         ];
       }),
+  },
+  image: {
+    kinds: THUMBNAIL_DEFAULTS.sizes.map(thumbnailKind),
+    options: { renderer: 'image-thumbnails@1', ...THUMBNAIL_DEFAULTS },
+    render: (storage, blob) =>
+      withBytes(storage, blob, async (bytes) =>
+        (await renderThumbnails(bytes, THUMBNAIL_DEFAULTS)).map((thumbnail) => ({
+          kind: thumbnailKind(thumbnail.size),
+          contentType: 'image/webp',
+          bytes: thumbnail.webp,
+        })),
+      ),
   },
 };
 
@@ -81,6 +100,13 @@ function optionsHash(options: Record<string, unknown>): string {
   return createHash('sha256').update(JSON.stringify(options)).digest('hex').slice(0, 16);
 }
 
+/** The preview sets this code makes now, per blob kind: what a backfill looks for (src/db/previews.ts). */
+export const PREVIEW_SETS: PreviewSet[] = Object.entries(PLANS).map(([blobKind, plan]) => ({
+  blobKind,
+  optionsHash: optionsHash(plan.options),
+  kinds: plan.kinds,
+}));
+
 export function makePreviews(deps: TaskDeps): Task<'make_previews'> {
   return async (rawPayload, helpers) => {
     const { sha256 } = parsePayload('make_previews', rawPayload);
@@ -88,7 +114,7 @@ export function makePreviews(deps: TaskDeps): Task<'make_previews'> {
     // Infected, pending or unscannable content gets none; content its kind rejects has none to make.
     // Metadata still pending: its step enqueues this job again when done.
     if (!blob || !(blob.scanStatus === 'clean' || blob.scanStatus === 'skipped') || !blob.metadataDone || blob.validationError !== null) return;
-    const plan = PLANS[blob.kind as Kind];
+    const plan = isPreviewed(blob.kind) ? PLANS[blob.kind] : null;
     if (!plan) return;
     const hash = optionsHash(plan.options);
     const done = await previewKindsDone(deps.db, sha256, hash);
@@ -102,7 +128,7 @@ export function makePreviews(deps: TaskDeps): Task<'make_previews'> {
     };
     let rendered: RenderedPreview[];
     try {
-      rendered = await plan.render(deps.storage, blob);
+      rendered = await plan.render(deps.storage, blob, deps.config);
     } catch (error) {
       if (isParseError(error) || error instanceof PreviewInputError) {
         await giveUp(error.message);

@@ -8,7 +8,8 @@
 // --trace-gc: scavenges and mark-compacts per upload. --root: ours from another checkout;
 // --compare-root adds "compare", ours from another checkout. KEY=VALUE: our server's environment.
 // Env: SUBJECTS=ours,bare-tus,... picks the servers; IDLE_MS lets them sit idle first (in the
-// full benchmark a server idles while the others are measured; V8 shrinks an idle heap).
+// full benchmark a server idles while the others are measured; V8 shrinks an idle heap);
+// CONCURRENT=N sends N copies at once (CPU per GiB over all of them, MiB/s of all together).
 import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { curlUpload, splitFile, tusUploadFile, type UploadResult } from '../clients.js';
@@ -33,6 +34,7 @@ for (let i = 0; i < argv.length; i++) {
 const size = Number(positional[0] ?? 1024) * MiB;
 const chunk = Number(positional[1] ?? 8) * MiB || Number.POSITIVE_INFINITY;
 const runs = Number(positional[2] ?? 2);
+const concurrent = Number(process.env.CONCURRENT ?? 1);
 
 type Times = Map<string, { user: number; sys: number }>;
 
@@ -136,7 +138,7 @@ const names = (process.env.SUBJECTS ?? `raw-sink+fsync,bare-tus,ours${compareRoo
 const subjects: Subject[] = [];
 for (const name of names) subjects.push(await start(name));
 try {
-  console.log(`${size / MiB} MiB, ${Number.isFinite(chunk) ? `${chunk / MiB} MiB chunks` : 'one PATCH'}, ${client}; CPU seconds per GiB by thread (user/sys)`);
+  console.log(`${concurrent > 1 ? `${concurrent} × ` : ''}${size / MiB} MiB, ${Number.isFinite(chunk) ? `${chunk / MiB} MiB chunks` : 'one PATCH'}, ${client}; CPU seconds per GiB by thread (user/sys)`);
   // IDLE_MS: let the servers sit idle first (V8's memory reducer shrinks an idle heap).
   await new Promise((r) => setTimeout(r, Number(process.env.IDLE_MS ?? 0)));
   for (let run = 0; run < runs; run++) {
@@ -144,15 +146,16 @@ try {
       syncDisks();
       subject.gcs();
       const before = await threadTimes(subject.child.pid);
-      const result = await upload(`${subject.child.url}/files`);
+      const results = await Promise.all(Array.from({ length: concurrent }, () => upload(`${subject.child.url}/files`)));
+      const result = { ms: Math.max(...results.map((r) => r.ms)) };
       const spent = diff(await threadTimes(subject.child.pid), before);
-      const perGiB = (s: number) => s / (size / 1024 / MiB);
+      const perGiB = (s: number) => s / ((concurrent * size) / 1024 / MiB);
       const parts = [...spent]
         .filter(([, t]) => t.user + t.sys > 0)
         .sort((a, b) => b[1].user + b[1].sys - (a[1].user + a[1].sys))
         .map(([k, t]) => `${k} ${perGiB(t.user).toFixed(2)}/${perGiB(t.sys).toFixed(2)}`);
       const total = [...spent.values()].reduce((s, t) => s + t.user + t.sys, 0);
-      console.log(`${subject.name.padEnd(15)} ${(size / MiB / (result.ms / 1000)).toFixed(0).padStart(4)} MiB/s  total ${perGiB(total).toFixed(2).padStart(6)}  ${parts.join('  ')}`);
+      console.log(`${subject.name.padEnd(15)} ${((concurrent * size) / MiB / (result.ms / 1000)).toFixed(0).padStart(4)} MiB/s  total ${perGiB(total).toFixed(2).padStart(6)}  ${parts.join('  ')}`);
       if (nodeArgs.length) console.log(`${''.padEnd(15)} GC: ${subject.gcs() || 'none'}`);
       await subject.settle();
       // The baselines keep every upload; ours keeps its files (they are records now).

@@ -5,8 +5,6 @@ import { loadConfig, type Config } from '../config/index.js';
 import { connect, type Database } from '../db/client.js';
 import { startEmbeddedPostgres } from '../db/embedded.js';
 import { createLogger, type Logger } from '../logger.js';
-import { createClamdScanner } from '../scan/clamd.js';
-import type { Scanner } from '../scan/scanner.js';
 import { createStorage } from '../storage/index.js';
 import type { ObjectStorage } from '../storage/types.js';
 
@@ -65,11 +63,4 @@ export async function withDatabase<T>(context: CliContext, use: (database: Datab
 
 export function openStorage({ config }: CliContext): Promise<ObjectStorage> {
   return createStorage(config);
-}
-
-/** The configured clamd, or null when none is. */
-export function configuredScanner({ config }: CliContext): Scanner | null {
-  const { host, port, socket, timeoutMs, maxStreamBytes } = config.clamav;
-  if (!host && !socket) return null;
-  return createClamdScanner({ host, port, socket, timeoutMs, maxStreamBytes });
 }

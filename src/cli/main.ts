@@ -22,6 +22,7 @@ export const COMMANDS: Entry[] = [
   { name: 'reconcile', summary: 'repair stuck uploads and jobs now', load: async () => (await import('./commands/reconcile.js')).reconcileCommand },
   { name: 'quota', summary: "show or set an owner's quota", load: async () => (await import('./commands/quota.js')).quotaCommand },
   { name: 'files', summary: "list an owner's files (ls) or show one (show <id>)", load: async () => (await import('./commands/files.js')).filesCommand },
+  { name: 'previews', summary: 'enqueue missing previews of stored content (backfill)', load: async () => (await import('./commands/previews.js')).previewsCommand },
   { name: 'token', summary: 'mint a JWT with the configured HS256 secret (development)', load: async () => (await import('./commands/token.js')).tokenCommand },
   { name: 'check', summary: 'check config, database, storage and clamd (exit code tells)', load: async () => (await import('./commands/check.js')).checkCommand },
 ];

@@ -8,7 +8,10 @@ import { parseDuration, parseSize } from './units.js';
 export const KINDS = ['fseq', 'xsq', 'audio', 'video', 'image', 'other'] as const;
 export type Kind = (typeof KINDS)[number];
 
-/** The webhook events (DESIGN.md), written by the outbox trigger in drizzle/0004_webhook_outbox.sql. */
+/**
+ * The webhook events (DESIGN.md), written by the outbox trigger in drizzle/0004_webhook_outbox.sql;
+ * `file.restored` (an archived file can be downloaded again) by src/db/tiers.ts.
+ */
 export const WEBHOOK_EVENT_TYPES = [
   'upload.created',
   'upload.completed',
@@ -18,8 +21,12 @@ export const WEBHOOK_EVENT_TYPES = [
   'file.failed',
   'file.deleted',
   'file.expired',
+  'file.restored',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** S3 us-east-1 list prices, USD per GiB-month: STANDARD, STANDARD_IA, GLACIER Flexible Retrieval, DEEP_ARCHIVE. */
+export const TIER_LIST_PRICES = { standard: 0.023, infrequent: 0.0125, glacier: 0.0036, deepArchive: 0.00099 } as const;
 
 const bool = (fallback: boolean) =>
   z
@@ -145,6 +152,42 @@ const kindSizes = z
     }
     return result;
   });
+
+// `audio=90d,fseq=30d,video=off`: per-kind storage-tier durations replacing TIER_*_AFTER for that
+// kind (`off`: never).
+const kindDurations = z
+  .string()
+  .optional()
+  .transform((v, ctx): Partial<Record<Kind, number | null>> => {
+    const result: Partial<Record<Kind, number | null>> = {};
+    if (v === undefined || v.trim() === '') return result;
+    for (const item of v.split(',')) {
+      const [kind, value] = item.split('=').map((part) => part.trim().toLowerCase());
+      const off = value === 'off' || value === 'never';
+      const ms = value && !off ? parseDuration(value) : null;
+      if (!kind || !(KINDS as readonly string[]).includes(kind) || (!off && ms === null)) {
+        ctx.addIssue({ code: 'custom', message: `expected kind=duration pairs such as "audio=90d,fseq=30d,video=off" (kinds: ${KINDS.join(', ')})` });
+        return z.NEVER;
+      }
+      result[kind as Kind] = off ? null : ms;
+    }
+    return result;
+  });
+
+// A price in US dollars per GiB-month (`0.023`).
+const price = (fallback: number | null) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx): number | null => {
+      if (v === undefined || v.trim() === '') return fallback;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) {
+        ctx.addIssue({ code: 'custom', message: 'expected a price per GiB-month such as 0.023' });
+        return z.NEVER;
+      }
+      return n;
+    });
 
 // `1KiB/10s`: a body must bring at least this many bytes in each such window; `0` or `off` disables.
 const minRate = z
@@ -310,6 +353,8 @@ const envSchema = z.object({
   // clamd's StreamMaxLength (clamd's `25M` is 25MiB here): larger files are not sent to clamd at all.
   CLAMAV_STREAM_MAX_LENGTH: size(null),
   SCAN_REQUIRED: bool(false),
+  // The ffmpeg that decodes AAC / ALAC audio for waveforms: a path or a name on PATH; `off` disables.
+  FFMPEG_PATH: optionalString.transform((v) => (v === undefined ? 'ffmpeg' : v.toLowerCase() === 'off' ? null : v)),
   MAX_UPLOAD_SIZE: size(5 * 2 ** 30),
   ALLOWED_KINDS: kindList,
   KIND_MAX_SIZES: kindSizes,
@@ -335,6 +380,20 @@ const envSchema = z.object({
   TIER_ARCHIVE_AFTER: duration(null),
   TIER_ARCHIVE_CLASS: enumOf(['glacier', 'deep_archive'] as const, 'glacier'),
   TIER_RESTORE_DAYS: int(7, 1, 365),
+  TIER_KIND_INFREQUENT_AFTER: kindDurations,
+  TIER_KIND_ARCHIVE_AFTER: kindDurations,
+  // Estimated monthly cost in the tier analytics (USD per GiB-month; defaults: S3 us-east-1 list
+  // prices; archive: GLACIER Flexible Retrieval or DEEP_ARCHIVE by TIER_ARCHIVE_CLASS).
+  TIER_PRICE_STANDARD: price(TIER_LIST_PRICES.standard),
+  TIER_PRICE_INFREQUENT: price(TIER_LIST_PRICES.infrequent),
+  TIER_PRICE_ARCHIVE: price(null),
+  // STORAGE=file: the bucket archived files go to (the S3_* settings' meaning); unset: local files stay.
+  ARCHIVE_S3_BUCKET: optionalString,
+  ARCHIVE_S3_ENDPOINT: url(['http:', 'https:']),
+  ARCHIVE_S3_REGION: optionalString.transform((v) => v ?? 'us-east-1'),
+  ARCHIVE_S3_ACCESS_KEY_ID: optionalString,
+  ARCHIVE_S3_SECRET_ACCESS_KEY: optionalString,
+  ARCHIVE_S3_FORCE_PATH_STYLE: bool(false),
   SHUTDOWN_TIMEOUT: duration(30_000),
   // A connection that sends nothing for this long is closed (stalled bodies, slowloris).
   IDLE_TIMEOUT: duration(60_000),
@@ -383,6 +442,20 @@ const envSchema = z.object({
 
 type Env = z.output<typeof envSchema>;
 
+/** The per-kind tier durations: a kind named in either variable gets its own pair (the other one unset: the global value). */
+function kindTierDurations(infrequent: Partial<Record<Kind, number | null>>, archive: Partial<Record<Kind, number | null>>) {
+  const byKind: Partial<Record<Kind, { infrequentAfterMs?: number | null; archiveAfterMs?: number | null }>> = {};
+  for (const kind of KINDS) {
+    if (kind in infrequent || kind in archive) {
+      byKind[kind] = {
+        ...(kind in infrequent ? { infrequentAfterMs: infrequent[kind] ?? null } : {}),
+        ...(kind in archive ? { archiveAfterMs: archive[kind] ?? null } : {}),
+      };
+    }
+  }
+  return byKind;
+}
+
 function toConfig(e: Env) {
   return {
     host: e.HOST,
@@ -428,6 +501,7 @@ function toConfig(e: Env) {
       maxStreamBytes: e.CLAMAV_STREAM_MAX_LENGTH,
     },
     scanRequired: e.SCAN_REQUIRED,
+    ffmpegPath: e.FFMPEG_PATH,
     maxUploadSize: e.MAX_UPLOAD_SIZE ?? 5 * 2 ** 30,
     allowedKinds: e.ALLOWED_KINDS,
     kindMaxSizes: e.KIND_MAX_SIZES,
@@ -444,7 +518,23 @@ function toConfig(e: Env) {
       // The S3 storage class name.
       archiveClass: e.TIER_ARCHIVE_CLASS.toUpperCase() as 'GLACIER' | 'DEEP_ARCHIVE',
       restoreDays: e.TIER_RESTORE_DAYS,
+      byKind: kindTierDurations(e.TIER_KIND_INFREQUENT_AFTER, e.TIER_KIND_ARCHIVE_AFTER),
+      pricesPerGibMonth: {
+        standard: e.TIER_PRICE_STANDARD ?? TIER_LIST_PRICES.standard,
+        infrequent: e.TIER_PRICE_INFREQUENT ?? TIER_LIST_PRICES.infrequent,
+        archive: e.TIER_PRICE_ARCHIVE ?? (e.TIER_ARCHIVE_CLASS === 'deep_archive' ? TIER_LIST_PRICES.deepArchive : TIER_LIST_PRICES.glacier),
+      },
     },
+    archive: e.ARCHIVE_S3_BUCKET
+      ? {
+          bucket: e.ARCHIVE_S3_BUCKET,
+          endpoint: e.ARCHIVE_S3_ENDPOINT,
+          region: e.ARCHIVE_S3_REGION,
+          accessKeyId: e.ARCHIVE_S3_ACCESS_KEY_ID,
+          secretAccessKey: e.ARCHIVE_S3_SECRET_ACCESS_KEY,
+          forcePathStyle: e.ARCHIVE_S3_FORCE_PATH_STYLE,
+        }
+      : null,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT,
     idleTimeoutMs: e.IDLE_TIMEOUT,
     ownerMaxConcurrentUploads: e.OWNER_MAX_CONCURRENT_UPLOADS >= 0 ? e.OWNER_MAX_CONCURRENT_UPLOADS : e.AUTH_MODE === 'none' ? 0 : 16,
@@ -520,6 +610,21 @@ function crossCheck(e: Env, raw: Record<string, string | undefined>): string[] {
   if (e.TIER_INFREQUENT_AFTER !== null && e.TIER_ARCHIVE_AFTER !== null && e.TIER_ARCHIVE_AFTER <= e.TIER_INFREQUENT_AFTER) {
     problems.push('TIER_ARCHIVE_AFTER must be longer than TIER_INFREQUENT_AFTER: files go to infrequent access first');
   }
+  for (const kind of KINDS) {
+    const infrequent = kind in e.TIER_KIND_INFREQUENT_AFTER ? (e.TIER_KIND_INFREQUENT_AFTER[kind] ?? null) : e.TIER_INFREQUENT_AFTER;
+    const archive = kind in e.TIER_KIND_ARCHIVE_AFTER ? (e.TIER_KIND_ARCHIVE_AFTER[kind] ?? null) : e.TIER_ARCHIVE_AFTER;
+    // Only a kind naming both: with one inherited, an archive due first simply skips infrequent access.
+    const named = kind in e.TIER_KIND_INFREQUENT_AFTER && kind in e.TIER_KIND_ARCHIVE_AFTER;
+    if (named && infrequent !== null && archive !== null && archive <= infrequent) {
+      problems.push(`TIER_KIND_ARCHIVE_AFTER for ${kind} must be longer than its infrequent-access duration: files go to infrequent access first`);
+    }
+  }
+  if (e.ARCHIVE_S3_BUCKET && e.STORAGE !== 'file') {
+    problems.push('ARCHIVE_S3_BUCKET is set with STORAGE=s3: an archive bucket is for STORAGE=file (S3 archives objects in place)');
+  }
+  if (!e.ARCHIVE_S3_BUCKET && (raw.ARCHIVE_S3_ENDPOINT || raw.ARCHIVE_S3_ACCESS_KEY_ID)) {
+    problems.push('ARCHIVE_S3_BUCKET is not set but other ARCHIVE_S3_* settings are: name the archive bucket');
+  }
   if (e.PRE_CREATE_HOOK_URL && e.WEBHOOK_SECRET.length === 0) {
     problems.push('PRE_CREATE_HOOK_URL is set but WEBHOOK_SECRET is not: the hook\'s requests are signed with it (a whsec_ secret)');
   }
@@ -539,3 +644,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (problems.length > 0) throw new ConfigError(problems);
   return toConfig(result.data);
 }
+
+/** Every setting name the environment may carry (what a compose file or a .env file may set). */
+export const CONFIG_NAMES: readonly string[] = Object.keys(envSchema.shape);

@@ -56,7 +56,23 @@ export interface ListFilter {
  * a client pages through land before its first page, so pages never repeat or skip a file.
  */
 export async function listOwnedFiles(db: Executor, filter: ListFilter): Promise<{ rows: FileRow[]; next: ListCursor | null }> {
-  const conditions: SQL[] = [eq(uploads.ownerId, filter.ownerId), ne(uploads.status, 'deleted'), notPartial];
+  return listFiles(db, filter);
+}
+
+/** Every owner's files (or one owner's, with ownerId), the same pages: an operator's listing. */
+export async function listFilesForAdmin(
+  db: Executor,
+  filter: Omit<ListFilter, 'ownerId'> & { ownerId?: string | undefined },
+): Promise<{ rows: FileRow[]; next: ListCursor | null }> {
+  return listFiles(db, filter);
+}
+
+async function listFiles(
+  db: Executor,
+  filter: Omit<ListFilter, 'ownerId'> & { ownerId?: string | undefined },
+): Promise<{ rows: FileRow[]; next: ListCursor | null }> {
+  const conditions: SQL[] = [ne(uploads.status, 'deleted'), notPartial];
+  if (filter.ownerId !== undefined) conditions.push(eq(uploads.ownerId, filter.ownerId));
   if (filter.status) conditions.push(eq(uploads.status, filter.status));
   if (filter.kind) conditions.push(eq(uploads.kind, filter.kind));
   if (filter.after) {

@@ -21,6 +21,18 @@ const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 export const ContentDigest = z.object({ sha256, md5: z.string().regex(/^[0-9a-f]{32}$/) });
 export type ContentDigest = z.infer<typeof ContentDigest>;
 
+/**
+ * What a large upload's first 64 KiB said, summarised as they arrived (src/storage/digesting-store.ts):
+ * the magic-byte sniff and, for FSEQ content, its header parsed (or why it does not parse).
+ * Processing then reads none of the bytes back; the header's size check waits for the stored size.
+ */
+export const FirstBytes = z.object({
+  sniffed: z.object({ format: z.string(), mime: z.string(), kinds: z.array(z.enum(KINDS)) }).nullable(),
+  fseq: z.record(z.string(), z.unknown()).nullable(),
+  fseqError: z.string().nullable(),
+});
+export type FirstBytes = z.infer<typeof FirstBytes>;
+
 /** What processing needs of an upload; none of it changes once the upload is `processing`. */
 export const StoredUpload = z.object({
   storageKey: z.string(),
@@ -56,16 +68,19 @@ export const JOBS = {
       // SHA-256 and MD5 of every byte, hashed as they arrived (src/storage/digesting-store.ts):
       // processing then does not read the bytes back to hash them. Absent: it hashes them itself.
       digest: ContentDigest.nullable().optional(),
+      // The first bytes summarised on arrival (with `digest` only): processing reads nothing back.
+      first: FirstBytes.nullable().optional(),
     }),
     key: keyedBy('process', 'uploadId'),
     /**
      * The payload built in SQL from an `uploads` row (`row`), for the statement that finishes
      * uploads; `digest` names the row's columns holding the arrival digest (null when unknown).
      */
-    payloadFromRow: (row: SQL, digest: { sha256: SQL; md5: SQL }): SQL => sql`json_build_object(
+    payloadFromRow: (row: SQL, digest: { sha256: SQL; md5: SQL; first?: SQL }): SQL => sql`json_build_object(
       'uploadId', ${row}.id,
       'upload', json_build_object('storageKey', ${row}.storage_key, 'size', ${row}.size, 'kind', ${row}.kind, 'mimeType', ${row}.mime_type),
-      'digest', case when ${digest.sha256} is null then null else json_build_object('sha256', ${digest.sha256}, 'md5', ${digest.md5}) end)`,
+      'digest', case when ${digest.sha256} is null then null else json_build_object('sha256', ${digest.sha256}, 'md5', ${digest.md5}) end,
+      'first', case when ${digest.sha256} is null then null else ${digest.first ?? sql`null`}::json end)`,
   },
   /** Metadata of one blob, computed once for every upload of the same bytes. */
   extract_metadata: { payload: z.object({ sha256 }), key: keyedBy('metadata', 'sha256') },
@@ -96,6 +111,14 @@ export const JOBS = {
     key: (payload: { endpointId: string; uploadId: string }): string => `webhook:${payload.endpointId}:${payload.uploadId}`,
   },
 } as const;
+
+/**
+ * The blob kinds make_previews has a plan for (tasks/make-previews.ts PLANS): only their new blobs
+ * get the job, as a job for any other kind would only look the blob up and return.
+ */
+export const PREVIEWED_KINDS = ['fseq', 'audio', 'image'] as const satisfies readonly (typeof KINDS)[number][];
+export type PreviewedKind = (typeof PREVIEWED_KINDS)[number];
+export const isPreviewed = (kind: string): kind is PreviewedKind => (PREVIEWED_KINDS as readonly string[]).includes(kind);
 
 export type TaskName = keyof typeof JOBS;
 export const TASK_NAMES = Object.keys(JOBS) as TaskName[];

@@ -2,7 +2,7 @@
 // options hash). Written by the make_previews task, read by the previews API.
 import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
-import { addJob } from './jobs.js';
+import { addJob, JOBS } from './jobs.js';
 import { previews, type PreviewRow } from './schema.js';
 import type { Executor } from './tx.js';
 
@@ -43,4 +43,65 @@ export async function enqueuePreviewsIfClean(db: Db, sha256: string, maxAttempts
   await db.execute(sql`
     select ${addJob('make_previews', { sha256 }, { maxAttempts })}
     from blobs where sha256 = ${sha256} and metadata_done and scan_status in ('clean', 'skipped')`);
+}
+
+/** The previews of one blob kind made with one option set (tasks/make-previews.ts PREVIEW_SETS). */
+export interface PreviewSet {
+  blobKind: string;
+  optionsHash: string;
+  kinds: readonly string[];
+}
+
+export interface BackfillBatch {
+  /** Blobs looked at in this batch (the page), and the last one's sha256: where the next starts. */
+  scanned: number;
+  last: string | null;
+  /** Of those, the ones lacking a preview of the current option set: each got a make_previews job. */
+  missing: string[];
+}
+
+/**
+ * One bounded batch of the previews backfill: the next `batch` blobs after `after` (by sha256)
+ * that may have previews (metadata known, verdict clean or skipped, still referenced, not in the
+ * archive tier, which needs a restore to be read) get a make_previews job when a kind of the
+ * current option set has no record yet. Idempotent: the job key keeps one job per blob, and the
+ * job makes only what is missing. `dryRun` enqueues nothing.
+ */
+export async function backfillPreviewsBatch(
+  db: Executor,
+  sets: readonly PreviewSet[],
+  options: { after: string; batch: number; maxAttempts: number; dryRun: boolean },
+): Promise<BackfillBatch> {
+  if (sets.length === 0) return { scanned: 0, last: null, missing: [] };
+  const plans = sql.join(
+    sets.map((set) => sql`(${set.blobKind}::text, ${set.optionsHash}::text, ${set.kinds.length}::int)`),
+    sql`, `,
+  );
+  const [row] = await db.execute<{ scanned: number; last: string | null; missing: string[] }>(sql`
+    with plan(kind, options_hash, kinds) as (values ${plans}),
+    page as (
+      select b.sha256, b.kind from blobs b
+      where b.sha256 > ${options.after} and b.kind in (select kind from plan)
+        and b.metadata_done and b.validation_error is null and b.scan_status in ('clean', 'skipped')
+        and b.ref_count > 0 and b.storage_tier <> 'archive'
+      order by b.sha256
+      limit ${options.batch}
+    ),
+    missing as (
+      select page.sha256 from page join plan using (kind)
+      where (select count(*) from previews p where p.sha256 = page.sha256 and p.options_hash = plan.options_hash) < plan.kinds
+    ),
+    jobs as (
+      select graphile_worker.add_job(
+        identifier := 'make_previews'::text,
+        payload := json_build_object('sha256', missing.sha256),
+        max_attempts := ${options.maxAttempts}::int,
+        job_key := ${JOBS.make_previews.key.sql(sql`missing.sha256`)}
+      ) from missing where not ${options.dryRun}::boolean
+    )
+    -- A CTE that only selects runs only if read: counting the jobs is what enqueues them.
+    select (select count(*) from page)::int as scanned, (select max(sha256) from page) as last,
+           coalesce((select array_agg(sha256 order by sha256) from missing), '{}') as missing,
+           (select count(*) from jobs)::int as enqueued`);
+  return { scanned: row?.scanned ?? 0, last: row?.last ?? null, missing: row?.missing ?? [] };
 }

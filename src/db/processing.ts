@@ -10,7 +10,7 @@ import { and, eq, sql, type SQL } from 'drizzle-orm';
 import type { Kind } from '../config/index.js';
 import { audit, AUDIT } from './audit.js';
 import type { Db } from './client.js';
-import { addJob } from './jobs.js';
+import { addJob, isPreviewed } from './jobs.js';
 import { releaseQuota } from './quota.js';
 import { blobs, uploads, type BlobRow, type ScanStatus, type UploadStatus } from './schema.js';
 import type { Executor, Tx } from './tx.js';
@@ -131,8 +131,11 @@ export async function linkBlob(db: Executor, uploadId: string, facts: ContentFac
   });
 }
 
+/** Content of this kind gets previews (a make_previews job for any other kind would do nothing). */
+export const hasPreviews = (kind: Kind): boolean => isPreviewed(kind);
+
 /** Another live upload of this upload's owner references the blob (in the statement's snapshot). */
-function ownEarlierCopy(sha256: string): SQL {
+export function ownEarlierCopy(sha256: string | SQL): SQL {
   return sql`exists (select 1 from uploads own where own.blob_sha256 = ${sha256}
                      and own.owner_id = uploads.owner_id and own.id <> uploads.id)`;
 }
@@ -198,7 +201,7 @@ async function linkStatement(
       union all
       -- New bytes with no scanner and known metadata: previews now (else scan_blob or extract_metadata enqueues them).
       select ${addJob('make_previews', payload, { maxAttempts: options.maxAttempts })} from blob
-      where blob.inserted and not ${options.scanner} and blob.metadata_done
+      where blob.inserted and not ${options.scanner} and blob.metadata_done and ${hasPreviews(facts.kind)}
     ),
     linked as (
       update uploads set
@@ -374,7 +377,7 @@ const AUDIT_FOR: Record<Decision['status'], (typeof AUDIT)[keyof typeof AUDIT]> 
 };
 
 /** The blob row (`alias`) has every step done and its uploads become ready (blobOutcome). */
-function readyOutcome(alias: SQL, scanRequired: boolean): SQL {
+export function readyOutcome(alias: SQL, scanRequired: boolean): SQL {
   return sql`coalesce(${blobOutcome(alias, scanRequired)} = 'ready', false)`;
 }
 
@@ -383,7 +386,7 @@ function readyOutcome(alias: SQL, scanRequired: boolean): SQL {
  * filename, was = the quota state before, reserved_bytes, size): each owner's reservation turns
  * into usage, and each upload gets its audit entry (once: the entry's dedupe key).
  */
-function readyBookkeeping(sha256: string): SQL {
+export function readyBookkeeping(sha256: string | SQL): SQL {
   return sql`
     -- Owners' rows locked in id order, as creations lock them (uploads.ts): no deadlock between
     -- a finalizer of a blob shared by several owners and a batch of creations.

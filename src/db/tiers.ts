@@ -7,6 +7,7 @@ import { CHANNEL } from '../events/upload-events.js';
 import { audit, AUDIT } from './audit.js';
 import type { Db } from './client.js';
 import { enqueueJob } from './jobs.js';
+import { recordBlobEvent } from './webhooks.js';
 import { blobs, STORAGE_TIERS, uploads, type StorageTier } from './schema.js';
 
 /** Downloads stamp `last_accessed_at` at most this often (a download is then no write). */
@@ -17,6 +18,7 @@ export interface TierCandidate {
   size: number;
   storageKey: string;
   tier: StorageTier;
+  kind: string;
   /** The latest download (or, never downloaded, the latest ready time) over its references. */
   lastAccessAt: Date;
 }
@@ -26,8 +28,8 @@ export interface TierCandidate {
  * `before`; quarantined and unreferenced blobs never move. Oldest first, at most `limit`.
  */
 export async function tierCandidates(db: Db, before: Date, limit: number): Promise<TierCandidate[]> {
-  const rows = await db.execute<{ sha256: string; size: string | number; storage_key: string; storage_tier: StorageTier; last_access: string }>(sql`
-    select b.sha256, b.size, b.storage_key, b.storage_tier,
+  const rows = await db.execute<{ sha256: string; size: string | number; storage_key: string; storage_tier: StorageTier; kind: string; last_access: string }>(sql`
+    select b.sha256, b.size, b.storage_key, b.storage_tier, b.kind,
            max(coalesce(u.last_accessed_at, u.ready_at, u.created_at)) as last_access
     from blobs b
     join uploads u on u.blob_sha256 = b.sha256
@@ -42,6 +44,7 @@ export async function tierCandidates(db: Db, before: Date, limit: number): Promi
     size: Number(row.size),
     storageKey: row.storage_key,
     tier: row.storage_tier,
+    kind: row.kind,
     lastAccessAt: new Date(row.last_access),
   }));
 }
@@ -79,8 +82,9 @@ export async function recordRestoreRequest(db: Db, sha256: string, actor: string
 
 /**
  * The restored copy is readable until `until`; the pending request is done. Each ready file of the
- * blob is announced as a `status` event (its fresh record, on commit), as status changes are
- * (drizzle/0001_upload_events.sql): the owner's live stream sees it become downloadable.
+ * blob is announced on commit, as status changes are (drizzle/0001_upload_events.sql): the file's
+ * event stream sends `restored`, the owner's a `status` with the fresh record; webhook endpoints
+ * get `file.restored`.
  */
 export async function recordRestored(db: Db, sha256: string, until: Date | null): Promise<void> {
   await db.transaction(async (tx) => {
@@ -92,8 +96,10 @@ export async function recordRestored(db: Db, sha256: string, until: Date | null)
     if (restored.length === 0) return;
     await audit(tx, { action: AUDIT.restored, actor: 'lifecycle', details: { sha256, restoredUntil: until?.toISOString() ?? null } });
     await tx.execute(sql`
-      select pg_notify(${CHANNEL}, json_build_object('type', 'status', 'id', id, 'ownerId', owner_id, 'status', status)::text)
+      select pg_notify(${CHANNEL}, json_build_object('type', 'restored', 'id', id, 'ownerId', owner_id, 'status', status)::text)
       from uploads where blob_sha256 = ${sha256} and status = 'ready'`);
+    // …and as a `file.restored` webhook per file, in this transaction (the outbox).
+    await recordBlobEvent(tx, 'file.restored', sha256);
   });
 }
 
@@ -117,17 +123,26 @@ export interface TierTotals {
   bytes: number;
   /** Files referencing them. */
   files: number;
+  /** What the files would take without de-duplication (each file's size). */
+  referencedBytes: number;
 }
 
 /** What is stored in each tier, every tier listed (zeros included). */
 export async function tierTotals(db: Db): Promise<TierTotals[]> {
-  const rows = await db.execute<{ tier: StorageTier; objects: number; bytes: string | number; files: number }>(sql`
-    select storage_tier as tier, count(*)::int as objects, sum(size) as bytes, sum(ref_count)::int as files
+  const rows = await db.execute<{ tier: StorageTier; objects: number; bytes: string | number; files: number; referenced: string | number }>(sql`
+    select storage_tier as tier, count(*)::int as objects, sum(size) as bytes, sum(ref_count)::int as files,
+           sum(ref_count * size) as referenced
     from blobs where ref_count > 0
     group by storage_tier`);
   const byTier = new Map(rows.map((row) => [row.tier, row]));
   return STORAGE_TIERS.map((tier) => {
     const row = byTier.get(tier);
-    return { tier, objects: row?.objects ?? 0, bytes: Number(row?.bytes ?? 0), files: row?.files ?? 0 };
+    return {
+      tier,
+      objects: row?.objects ?? 0,
+      bytes: Number(row?.bytes ?? 0),
+      files: row?.files ?? 0,
+      referencedBytes: Number(row?.referenced ?? 0),
+    };
   });
 }

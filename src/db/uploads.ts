@@ -5,7 +5,7 @@ import { audit, AUDIT } from './audit.js';
 import type { Db } from './client.js';
 import { coalesce, type CoalesceOptions } from './coalesce.js';
 import { removeFile } from './files.js';
-import { JOBS, jobSpec, type ContentDigest } from './jobs.js';
+import { JOBS, jobSpec, type ContentDigest, type FirstBytes } from './jobs.js';
 import { reservation, reserveForUpload, type QuotaDefaults } from './quota.js';
 import { owners, uploads, type UploadRow } from './schema.js';
 import type { Executor, Tx } from './tx.js';
@@ -203,11 +203,11 @@ export async function findUpload(db: Executor, id: string): Promise<UploadRow | 
   return row;
 }
 
-/** An upload whose bytes all arrived: its length and, when hashed on arrival, its digests. */
+/** An upload whose bytes all arrived: its length and, when hashed on arrival, its digests (and first bytes). */
 export interface FinishedUpload {
   id: string;
   size: number;
-  digest?: ContentDigest | null;
+  digest?: (ContentDigest & { first?: FirstBytes | null }) | null;
 }
 
 /**
@@ -225,7 +225,11 @@ export async function markUploadsFinished(
   // The job carries what it needs of the upload and what cannot change any more (where its bytes
   // are, their length, the declared kind), so its first attempt does not read the record back.
   const processJob = jobSpec('process_upload', {
-    payload: JOBS.process_upload.payloadFromRow(sql`finished`, { sha256: sql`finished.arrival_sha256`, md5: sql`finished.arrival_md5` }),
+    payload: JOBS.process_upload.payloadFromRow(sql`finished`, {
+      sha256: sql`finished.arrival_sha256`,
+      md5: sql`finished.arrival_md5`,
+      first: sql`finished.arrival_first`,
+    }),
     key: JOBS.process_upload.key.sql(sql`finished.id`),
     maxAttempts: options.maxAttempts,
   });
@@ -252,10 +256,10 @@ export async function markUploadsFinished(
  * row per upload that made it) and `entry`: the one rule for every way an upload finishes.
  */
 function finishedUploads(finished: readonly FinishedUpload[]): SQL {
-  const input = finished.map(({ id, size, digest }) => ({ id, size, sha256: digest?.sha256 ?? null, md5: digest?.md5 ?? null }));
+  const input = finished.map(({ id, size, digest }) => ({ id, size, sha256: digest?.sha256 ?? null, md5: digest?.md5 ?? null, first: digest?.first ?? null }));
   return sql`
     input as (
-      select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(id text, size bigint, sha256 text, md5 text)
+      select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(id text, size bigint, sha256 text, md5 text, first jsonb)
     ),
     finished as (
       update uploads u
@@ -263,7 +267,8 @@ function finishedUploads(finished: readonly FinishedUpload[]): SQL {
       from input i
       -- Partial uploads (tus concatenation) are chunks of a file, not files: never processed.
       where u.id = i.id and u.status = 'uploading' and coalesce(u.upload_concat, '') <> 'partial'
-      returning u.id, u.owner_id, i.size, u.storage_key, u.kind, u.mime_type, i.sha256 as arrival_sha256, i.md5 as arrival_md5
+      returning u.id, u.owner_id, i.size, u.storage_key, u.kind, u.mime_type, i.sha256 as arrival_sha256, i.md5 as arrival_md5,
+                i.first as arrival_first
     ),
     entry as (
       insert into audit_log (action, owner_id, upload_id, details)
@@ -280,17 +285,20 @@ export interface ProcessingUpload {
 }
 
 /**
- * All bytes arrived and the caller processes them itself, in its transaction `tx` (a small file
- * finished inline): the upload becomes `processing` as in markUploadsFinished, without a job. A
- * rollback leaves it `uploading`, which the next finish or the reconciler takes up. Null when this
- * call did not start it (finished already, a partial upload, no such upload).
+ * All bytes arrived and the caller processes them itself, in its transaction `tx` (small files
+ * finished inline): the uploads become `processing` as in markUploadsFinished, without a job, in
+ * one statement. A rollback leaves them `uploading`, which the next finish or the reconciler takes
+ * up. Returns the uploads this call started, by id (null: started, but its record names no stored
+ * object, so it cannot be processed from it); one it did not start (finished already, a partial
+ * upload, no such upload) is absent.
  */
-export async function startProcessingInline(tx: Tx, id: string, size: number): Promise<ProcessingUpload | null> {
-  const [row] = await tx.execute<{ storage_key: string | null; kind: Kind; mime_type: string | null }>(sql`
-    with ${finishedUploads([{ id, size }])}
-    select storage_key, kind, mime_type from finished`);
-  if (!row || row.storage_key === null) return null;
-  return { storageKey: row.storage_key, size, kind: row.kind, mimeType: row.mime_type };
+export async function startProcessingInline(tx: Tx, finished: readonly FinishedUpload[]): Promise<Map<string, ProcessingUpload | null>> {
+  const rows = await tx.execute<{ id: string; size: number; storage_key: string | null; kind: Kind; mime_type: string | null }>(sql`
+    with ${finishedUploads(finished)}
+    select id, size, storage_key, kind, mime_type from finished`);
+  return new Map(
+    rows.map((row) => [row.id, row.storage_key === null ? null : { storageKey: row.storage_key, size: row.size, kind: row.kind, mimeType: row.mime_type }]),
+  );
 }
 
 export async function markUploadFinished(

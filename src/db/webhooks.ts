@@ -2,7 +2,7 @@
 // outbox trigger (drizzle/0004_webhook_outbox.sql) in the transaction of the change; this module
 // reads them for the delivery task and the admin API, and records what each attempt got.
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
-import type { Config } from '../config/index.js';
+import type { Config, WebhookEventType } from '../config/index.js';
 import type { Executor } from './tx.js';
 import {
   webhookDeliveries,
@@ -149,6 +149,30 @@ export async function recordAttempt(db: Executor, deliveryId: string, outcome: A
 /** The delivery job of an (endpoint, upload), through the same SQL function the trigger uses. */
 export async function enqueueDeliveries(db: Executor, endpointId: string, uploadId: string, maxAttempts: number): Promise<void> {
   await db.execute(sql`select webhook_enqueue(${endpointId}::uuid, ${uploadId}::text, ${maxAttempts}::int)`);
+}
+
+/**
+ * The outbox rows of an event that is no status change (`file.restored`): one event per ready file
+ * of the blob, with a delivery and a job per endpoint that wants it, as the trigger writes them.
+ * Call it in the transaction of the change.
+ */
+export async function recordBlobEvent(tx: Executor, type: WebhookEventType, sha256: string): Promise<void> {
+  await tx.execute(sql`
+    with wanted as (
+      select e.id, e.max_attempts from webhook_endpoints e where e.enabled and (e.events is null or ${type} = any (e.events))
+    ), event as (
+      insert into webhook_events (type, upload_id, owner_id, snapshot)
+      select ${type}, u.id, u.owner_id, jsonb_build_object('upload', to_jsonb(u), 'blob', to_jsonb(b))
+      from uploads u join blobs b on b.sha256 = u.blob_sha256
+      where u.blob_sha256 = ${sha256} and u.status = 'ready' and coalesce(u.upload_concat, '') <> 'partial'
+        and exists (select 1 from wanted)
+      order by u.id
+      returning id, upload_id
+    ), delivery as (
+      insert into webhook_deliveries (event_id, endpoint_id, upload_id)
+      select event.id, wanted.id, event.upload_id from event cross join wanted
+    )
+    select webhook_enqueue(wanted.id, event.upload_id, wanted.max_attempts) from event cross join wanted`);
 }
 
 /** Sends a delivery again (from the start of its attempts); null when there is no such delivery. */

@@ -9,7 +9,9 @@ export const CHANNEL = 'upload_events';
 
 export type UploadEvent =
   | { type: 'status'; id: string; ownerId: string; status: string }
-  | { type: 'progress'; id: string; ownerId: string; offset: number; size: number | null };
+  | { type: 'progress'; id: string; ownerId: string; offset: number; size: number | null }
+  // An archived file's restored copy is readable (src/db/tiers.ts); status is 'ready'.
+  | { type: 'restored'; id: string; ownerId: string; status: string };
 
 type Listener = (event: UploadEvent) => void;
 

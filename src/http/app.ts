@@ -179,7 +179,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(quotaRoutes, { db: deps.database.db, config });
       await api.register(eventsRoutes, { db: deps.database.db, storage: deps.storage, events: deps.events });
       await api.register(adminRoutes, { db: deps.database.db, storage: deps.storage, config, logger: deps.logger });
-      await api.register(adminAnalyticsRoutes, { db: deps.database.adhoc });
+      await api.register(adminAnalyticsRoutes, { db: deps.database.adhoc, tiers: config.tiers, storage: deps.storage });
       await api.register(adminFileRoutes, { db: deps.database.db });
       await api.register(adminWebhookRoutes, { db: deps.database.db, config });
       if (deps.direct) await api.register(s3DirectRoutes, { direct: deps.direct });

@@ -8,7 +8,8 @@
 //   - blobs:       content blobs nobody references → removed with their bytes;
 //   - orphans:     stored objects no record knows (older than ORPHAN_GRACE) → removed;
 //   - webhookEvents: events older than WEBHOOK_RETENTION delivered everywhere → purged (counted);
-//   - tierMoves:   blobs not accessed for TIER_*_AFTER → a colder storage class (S3; tiers.ts).
+//   - tierMoves:   blobs not accessed for TIER_*_AFTER → a colder storage class (S3, or the
+//                  archive bucket of local storage; tiers.ts).
 // Every removal and move writes an audit entry.
 import { inArray, sql } from 'drizzle-orm';
 import { audit, AUDIT } from '../db/audit.js';
@@ -19,7 +20,7 @@ import { purgeDeliveredEvents } from '../db/webhooks.js';
 import type { Logger } from '../logger.js';
 import { removeUnreferenced } from '../storage/remove-unreferenced.js';
 import type { ObjectStorage } from '../storage/types.js';
-import { applyTierMove, planTierMoves, type TierMove, type TierPolicy } from './tiers.js';
+import { applyTierMove, planTierMoves, policyFor, type TierMove, type TierPolicy } from './tiers.js';
 
 export interface LifecycleSettings {
   rejectedRetentionMs: number;
@@ -198,9 +199,10 @@ export async function runCleanup(
   });
 
   if (storage.classes && settings.tiers) {
-    for (const move of await planTierMoves(db, settings.tiers, now)) {
+    const tiers = policyFor(storage.classes, settings.tiers);
+    for (const move of await planTierMoves(db, tiers, now)) {
       if (!options.dryRun) {
-        const moved = await applyTierMove({ db, classes: storage.classes }, move, settings.tiers).catch((error: unknown) => {
+        const moved = await applyTierMove({ db, classes: storage.classes }, move, tiers).catch((error: unknown) => {
           logger.warn({ err: error, sha256: move.sha256 }, 'could not move blob to its storage tier; next sweep retries');
           return false;
         });

@@ -1,11 +1,13 @@
 // Storage tiers: blobs nobody downloaded for TIER_INFREQUENT_AFTER move to STANDARD_IA, for
 // TIER_ARCHIVE_AFTER to the archive class (GLACIER or DEEP_ARCHIVE), by a server-side copy of the
-// object onto its own key; an archived blob is read again after a restore (RestoreObject). The
+// object onto its own key (or, local files, a verified copy into the archive bucket:
+// src/storage/archive.ts); an archived blob is read again after a restore (RestoreObject). The
 // lifecycle sweep plans and applies the moves; downloads and POST /api/files/:id/restore start
 // restores; the restore_blob task polls them. Quota counts bytes whatever the tier.
+import { TIER_LIST_PRICES, type Kind } from '../config/index.js';
 import type { Db } from '../db/client.js';
 import type { BlobRow, StorageTier } from '../db/schema.js';
-import { recordRestored, recordRestoreRequest, recordTierMove, tierCandidates } from '../db/tiers.js';
+import { recordRestored, recordRestoreRequest, recordTierMove, tierCandidates, tierTotals } from '../db/tiers.js';
 import type { StorageClasses } from '../storage/types.js';
 
 export interface TierPolicy {
@@ -14,6 +16,27 @@ export interface TierPolicy {
   archiveAfterMs: number | null;
   archiveClass: 'GLACIER' | 'DEEP_ARCHIVE';
   restoreDays: number;
+  /** Per-kind durations (TIER_KIND_*_AFTER); a duration left out is the global one, null: never. */
+  byKind?: Partial<Record<Kind, { infrequentAfterMs?: number | null; archiveAfterMs?: number | null }>>;
+  /** USD per GiB-month, for the cost estimate of the analytics. */
+  pricesPerGibMonth?: Record<StorageTier, number>;
+}
+
+/** The durations that apply to a blob of `kind`. */
+export function durationsFor(policy: TierPolicy, kind?: string): { infrequentAfterMs: number | null; archiveAfterMs: number | null } {
+  const own = kind ? policy.byKind?.[kind as Kind] : undefined;
+  return {
+    infrequentAfterMs: own && 'infrequentAfterMs' in own ? (own.infrequentAfterMs ?? null) : policy.infrequentAfterMs,
+    archiveAfterMs: own && 'archiveAfterMs' in own ? (own.archiveAfterMs ?? null) : policy.archiveAfterMs,
+  };
+}
+
+/** The policy a backend can carry out: local disk with an archive bucket has no infrequent-access class. */
+export function policyFor(classes: StorageClasses, policy: TierPolicy): TierPolicy {
+  if (!classes.archiveOnly) return policy;
+  const byKind: NonNullable<TierPolicy['byKind']> = {};
+  for (const [kind, own] of Object.entries(policy.byKind ?? {})) byKind[kind as Kind] = { ...own, infrequentAfterMs: null };
+  return { ...policy, infrequentAfterMs: null, byKind };
 }
 
 export interface TierMove {
@@ -38,12 +61,13 @@ export function storageClassOf(tier: StorageTier, policy: TierPolicy): string {
 }
 
 /** The tier a blob last accessed at `lastAccessAt` belongs in now, if colder than `current` (tiers only get colder here). */
-export function targetTier(current: StorageTier, lastAccessAt: Date, now: Date, policy: TierPolicy): StorageTier | null {
+export function targetTier(current: StorageTier, lastAccessAt: Date, now: Date, policy: TierPolicy, kind?: string): StorageTier | null {
   const idle = now.getTime() - lastAccessAt.getTime();
+  const { infrequentAfterMs, archiveAfterMs } = durationsFor(policy, kind);
   const due: StorageTier | null =
-    policy.archiveAfterMs !== null && idle >= policy.archiveAfterMs
+    archiveAfterMs !== null && idle >= archiveAfterMs
       ? 'archive'
-      : policy.infrequentAfterMs !== null && idle >= policy.infrequentAfterMs
+      : infrequentAfterMs !== null && idle >= infrequentAfterMs
         ? 'infrequent'
         : null;
   return due !== null && ORDER[due] > ORDER[current] ? due : null;
@@ -51,12 +75,13 @@ export function targetTier(current: StorageTier, lastAccessAt: Date, now: Date, 
 
 /** The moves a sweep at `now` makes: the dry run lists exactly these. */
 export async function planTierMoves(db: Db, policy: TierPolicy, now: Date): Promise<TierMove[]> {
-  const thresholds = [policy.infrequentAfterMs, policy.archiveAfterMs].filter((ms): ms is number => ms !== null);
+  const perKind = Object.values(policy.byKind ?? {}).flatMap((own) => [own.infrequentAfterMs, own.archiveAfterMs]);
+  const thresholds = [policy.infrequentAfterMs, policy.archiveAfterMs, ...perKind].filter((ms): ms is number => typeof ms === 'number');
   if (thresholds.length === 0) return [];
   const coldBefore = new Date(now.getTime() - Math.min(...thresholds));
   const moves: TierMove[] = [];
   for (const blob of await tierCandidates(db, coldBefore, MOVE_BATCH)) {
-    const to = targetTier(blob.tier, blob.lastAccessAt, now, policy);
+    const to = targetTier(blob.tier, blob.lastAccessAt, now, policy, blob.kind);
     if (to) moves.push({ sha256: blob.sha256, storageKey: blob.storageKey, bytes: blob.size, from: blob.tier, to });
   }
   return moves;
@@ -69,7 +94,7 @@ export async function planTierMoves(db: Db, policy: TierPolicy, now: Date): Prom
  */
 export async function applyTierMove(deps: { db: Db; classes: StorageClasses }, move: TierMove, policy: TierPolicy): Promise<boolean> {
   const storageClass = storageClassOf(move.to, policy);
-  await deps.classes.changeClass(move.storageKey, storageClass);
+  await deps.classes.changeClass(move.storageKey, storageClass, { sha256: move.sha256, size: move.bytes });
   const object = await deps.classes.inspect(move.storageKey);
   if (object?.storageClass !== storageClass) {
     throw new Error(`object ${move.storageKey} is in ${object?.storageClass ?? 'no'} storage class after the copy to ${storageClass}`);
@@ -101,4 +126,43 @@ export async function startRestore(
   }
   await recordRestoreRequest(deps.db, blob.sha256, actor);
   return { status: 'restoring', retryAfterSeconds: RESTORE_WAIT_SECONDS[policy.archiveClass] };
+}
+
+const LIST_PRICES: Record<StorageTier, number> = {
+  standard: TIER_LIST_PRICES.standard,
+  infrequent: TIER_LIST_PRICES.infrequent,
+  archive: TIER_LIST_PRICES.glacier,
+};
+
+const round6 = (dollars: number) => Math.round(dollars * 1e6) / 1e6;
+const monthlyCost = (bytes: number, pricePerGibMonth: number) => round6((bytes / 2 ** 30) * pricePerGibMonth);
+
+/**
+ * What is where and what it costs: per tier the stored objects (shared content once), their bytes,
+ * the files using them and the estimated monthly cost; the moves the next sweep would make (the
+ * dry run's list; none without storage classes); what de-duplication saves.
+ */
+export async function tierAnalytics(db: Db, policy: TierPolicy, classes: StorageClasses | undefined, now: Date) {
+  const prices = policy.pricesPerGibMonth ?? LIST_PRICES;
+  const totals = await tierTotals(db);
+  const tiers = totals.map(({ referencedBytes: _, ...totals }) => ({
+    ...totals,
+    pricePerGibMonth: prices[totals.tier],
+    monthlyCost: monthlyCost(totals.bytes, prices[totals.tier]),
+  }));
+  const moves = classes ? await planTierMoves(db, policyFor(classes, policy), now) : [];
+  const savedBytes = totals.reduce((sum, t) => sum + t.referencedBytes - t.bytes, 0);
+  return {
+    tiers,
+    monthlyCost: round6(tiers.reduce((sum, t) => sum + t.monthlyCost, 0)),
+    candidates: {
+      count: moves.length,
+      bytes: moves.reduce((sum, m) => sum + m.bytes, 0),
+      moves: moves.map(({ storageKey: _, ...move }) => move),
+    },
+    deduplication: {
+      savedBytes,
+      savedMonthlyCost: round6(totals.reduce((sum, t) => sum + monthlyCost(t.referencedBytes - t.bytes, prices[t.tier]), 0)),
+    },
+  };
 }

@@ -6,6 +6,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { DataStore, type Upload } from '@tus/utils';
+import type { FirstBytes } from '../db/jobs.js';
 import type { ObjectStorage } from './types.js';
 
 /** The digests of every byte of an upload, hex. */
@@ -23,6 +24,8 @@ export const ARRIVAL_HEAD_BYTES = 64 * 1024;
  */
 export interface ArrivalDigest extends ContentDigest {
   head: Buffer | null;
+  /** A larger upload's first bytes, summarised when they had arrived (null: not summarised). */
+  first: FirstBytes | null;
 }
 
 export interface RunningDigest {
@@ -33,6 +36,8 @@ export interface RunningDigest {
   /** The first min(offset, ARRIVAL_HEAD_BYTES) bytes, in arrival order; null once not kept. */
   head: Buffer[] | null;
   headLength: number;
+  /** What the head said, once it was let go (an upload larger than `headsUpTo`). */
+  first: FirstBytes | null;
   touchedAt: number;
 }
 
@@ -45,6 +50,11 @@ export interface ArrivalDigestOptions {
   headsUpTo?: number;
   /** Uploads holding a head at once: bounds their memory at this × ARRIVAL_HEAD_BYTES. */
   maxHeads?: number;
+  /**
+   * Summarises the head of an upload that outgrows `headsUpTo` before the head is let go (the
+   * type sniff, the FSEQ header), so processing need not read its first bytes back.
+   */
+  summarizeHead?: (head: Buffer) => FirstBytes;
 }
 
 /** The running digests of the uploads this process is receiving, by upload id. */
@@ -55,13 +65,15 @@ export class ArrivalDigests {
   private readonly maxIdleMs: number;
   private readonly headsUpTo: number;
   private readonly maxHeads: number;
+  private readonly summarizeHead: ((head: Buffer) => FirstBytes) | undefined;
   private heads = 0;
 
-  constructor({ maxUploads = 10_000, maxIdleMs = 24 * 3600_000, headsUpTo = 2 ** 20, maxHeads = 512 }: ArrivalDigestOptions = {}) {
+  constructor({ maxUploads = 10_000, maxIdleMs = 24 * 3600_000, headsUpTo = 2 ** 20, maxHeads = 512, summarizeHead }: ArrivalDigestOptions = {}) {
     this.maxUploads = maxUploads;
     this.maxIdleMs = maxIdleMs;
     this.headsUpTo = headsUpTo;
     this.maxHeads = maxHeads;
+    this.summarizeHead = summarizeHead;
   }
 
   get size(): number {
@@ -76,7 +88,7 @@ export class ArrivalDigests {
     const state = this.remove(uploadId);
     if (!state || state.offset !== size) return null;
     const head = state.head && Buffer.concat(state.head, state.headLength);
-    return { sha256: state.sha256.digest('hex'), md5: state.md5.digest('hex'), head };
+    return { sha256: state.sha256.digest('hex'), md5: state.md5.digest('hex'), head, first: state.first };
   }
 
   drop(uploadId: string): void {
@@ -90,14 +102,18 @@ export class ArrivalDigests {
     if (offset !== 0) return null;
     this.evict();
     const head = this.heads < this.maxHeads ? [] : null;
-    return { offset: 0, sha256: createHash('sha256'), md5: createHash('md5'), head, headLength: 0, touchedAt: Date.now() };
+    return { offset: 0, sha256: createHash('sha256'), md5: createHash('md5'), head, headLength: 0, first: null, touchedAt: Date.now() };
   }
 
   /** A write hashed `state` up to `offset` and the store holds exactly that much: kept. */
   settle(uploadId: string, state: RunningDigest, offset: number): void {
     state.offset = offset;
     state.touchedAt = Date.now();
-    if (offset > this.headsUpTo) state.head = null;
+    if (offset > this.headsUpTo && state.head) {
+      // Past the small files: the head (complete by now) goes, what it said stays.
+      if (this.summarizeHead && state.headLength === ARRIVAL_HEAD_BYTES) state.first = this.summarizeHead(Buffer.concat(state.head, state.headLength));
+      state.head = null;
+    }
     if (state.head) this.heads += 1;
     this.running.set(uploadId, state);
   }

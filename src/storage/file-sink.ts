@@ -77,14 +77,17 @@ export class DurableFileSink extends Writable {
   constructor(
     private readonly file: string,
     start: number,
-    { syncEvery = 16 << 20 }: { syncEvery?: number } = {},
+    { syncEvery = 16 << 20, onDurable }: { syncEvery?: number; onDurable?: (offset: number) => void } = {},
   ) {
     super({ highWaterMark: SLAB });
     this.position = start;
     this.syncEvery = syncEvery;
+    this.onDurable = onDurable;
   }
 
   private readonly syncEvery: number;
+  /** Told the file position each fdatasync made durable while the body was still arriving. */
+  private readonly onDurable: ((offset: number) => void) | undefined;
 
   override _construct(callback: (error?: Error | null) => void): void {
     open(this.file, 'r+').then(
@@ -170,9 +173,14 @@ export class DurableFileSink extends Writable {
     this.sinceSync += buffer.length;
     if (this.sinceSync >= this.syncEvery && !this.pendingSync) {
       this.sinceSync = 0;
-      this.pendingSync = handle.datasync().finally(() => {
-        this.pendingSync = null;
-      });
+      // Everything written before the fdatasync began is durable once it returns.
+      const synced = this.position;
+      this.pendingSync = handle
+        .datasync()
+        .then(() => this.onDurable?.(synced))
+        .finally(() => {
+          this.pendingSync = null;
+        });
     }
   }
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
+import { reportDurableProgress } from './durable-progress.js';
 import { DurableFileSink } from './file-sink.js';
 import { ERRORS } from '@tus/utils';
 import {
@@ -31,7 +32,7 @@ class DurableFileStore extends FileStore {
   override async write(readable: Readable, fileId: string, offset: number): Promise<number> {
     if (!KEY_PATTERN.test(fileId)) throw ERRORS.FILE_NOT_FOUND;
     const filePath = path.join(this.directory, fileId);
-    const writable = new DurableFileSink(filePath, offset);
+    const writable = new DurableFileSink(filePath, offset, { onDurable: (durable) => reportDurableProgress(fileId, durable) });
     try {
       await pipeline(readable, writable);
     } catch {

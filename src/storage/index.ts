@@ -14,5 +14,10 @@ export async function createStorage(config: Config): Promise<ObjectStorage> {
     const { createS3Storage } = await import('./s3.js');
     return createS3Storage({ ...config.s3, expirationMs });
   }
-  return createFileStorage(config.fileStorageDir, { expirationMs });
+  const files = createFileStorage(config.fileStorageDir, { expirationMs });
+  if (config.archive) {
+    const { createArchivingStorage } = await import('./archive.js');
+    return createArchivingStorage(files, config.archive);
+  }
+  return files;
 }

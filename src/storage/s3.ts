@@ -1,5 +1,7 @@
 // S3-compatible storage (AWS S3, Cloudflare R2, MinIO, moto): @tus/s3-store writes <id> (bytes,
 // via a multipart upload), <id>.info (tus info) and <id>.part (an incomplete trailing part).
+import type { ReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { finished, Readable } from 'node:stream';
 import { Upload } from '@aws-sdk/lib-storage';
 import { S3, type Part, type S3ClientConfig, type StorageClass } from '@aws-sdk/client-s3';
@@ -16,6 +18,7 @@ import {
   type StorageClasses,
   type StoredObject,
 } from './types.js';
+import { reportDurableProgress } from './durable-progress.js';
 
 const TUS_SUFFIXES = ['.info', '.part'];
 // S3 copies up to 5 GiB in one CopyObject; larger objects are copied part by part.
@@ -96,9 +99,22 @@ interface WriteState {
   storedPart: boolean;
   /** The `.part` had no marker (written before it existed): handled the way S3Store does. */
   unmarkedPart: boolean;
+  /** Sizes of this write's parts that S3 has stored, by part number (durable progress). */
+  storedParts?: Map<number, number>;
 }
 /** User metadata on `<id>.part`: the number of the part its bytes will begin (x-amz-meta-…). */
 const PART_BEFORE = 'tus-part-before';
+
+/** The byte size of a part S3Store uploads (a chunk file it split off, or a buffer); null if unknown. */
+async function partSize(body: Readable | Buffer): Promise<number | null> {
+  if (Buffer.isBuffer(body)) return body.length;
+  const file = (body as Partial<ReadStream>).path;
+  if (file === undefined) return null;
+  return stat(file).then(
+    (info) => info.size,
+    () => null,
+  );
+}
 
 /** The answer to an S3 request, or undefined when the object does not exist. */
 async function ifExists<T>(request: Promise<T>): Promise<T | undefined> {
@@ -216,9 +232,29 @@ class CompletableS3Store extends S3Store {
 
   protected override async uploadPart(metadata: MetadataValue, readStream: Readable | Buffer, partNumber: number): Promise<string> {
     // Called in part order as the body is split, before the upload of that part starts.
-    const state = this.writes.get(metadata.file.id);
+    const id = metadata.file.id;
+    const state = this.writes.get(id);
     if (state) state.lastPart = Math.max(state.lastPart ?? 0, partNumber);
-    return super.uploadPart(metadata, readStream, partNumber);
+    const size = state ? await partSize(readStream) : null;
+    const etag = await super.uploadPart(metadata, readStream, partNumber);
+    if (state && size !== null) this.reportStoredPart(id, state, partNumber, size);
+    return etag;
+  }
+
+  /**
+   * A part is stored: the upload's bytes are durable up to the end of the last part of an unbroken
+   * run from this write's first one (parts finish out of order; a `.part` this write consumed is
+   * inside its first part, and stale once that part exists).
+   */
+  private reportStoredPart(id: string, state: WriteState, partNumber: number, size: number): void {
+    if (state.parts === undefined) return;
+    const stored = (state.storedParts ??= new Map());
+    stored.set(partNumber, size);
+    const first = (state.parts.at(-1)?.PartNumber ?? 0) + 1;
+    if (!stored.has(first)) return;
+    let offset = state.parts.reduce((sum, part) => sum + (part.Size ?? 0), 0);
+    for (let next = first; stored.has(next); next++) offset += stored.get(next)!;
+    reportDurableProgress(id, offset);
   }
 
   protected override async uploadIncompletePart(id: string, readStream: Readable): Promise<string> {
@@ -312,6 +348,19 @@ class CompletableS3Store extends S3Store {
  * HeadObject's `Restore` header (`ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00
  * GMT"`): null when absent or unreadable.
  */
+/** Streams an object (or a byte range of it) of a bucket. */
+export async function readObject(client: S3, bucket: string, key: string, range?: ByteRange): Promise<Readable> {
+  try {
+    const { Body } = await client.getObject({ Bucket: bucket, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) });
+    if (!Body) throw new ObjectNotFoundError(key);
+    return Body as Readable;
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) throw error;
+    // InvalidObjectState (an archived object without a restored copy) becomes ObjectArchivedError here.
+    throw unavailable('read', key, error);
+  }
+}
+
 export function parseRestoreHeader(header: string | undefined): ObjectClass['restore'] {
   const ongoing = header ? /ongoing-request="(true|false)"/.exec(header) : null;
   if (!ongoing) return null;
@@ -471,20 +520,7 @@ export function createS3Storage(options: S3StorageOptions): ObjectStorage {
       }
     },
 
-    async read(key: string, range?: ByteRange): Promise<Readable> {
-      try {
-        const { Body } = await client.getObject({
-          Bucket,
-          Key: key,
-          ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
-        });
-        if (!Body) throw new ObjectNotFoundError(key);
-        return Body as Readable;
-      } catch (error) {
-        if (error instanceof ObjectNotFoundError) throw error;
-        throw unavailable('read', key, error);
-      }
-    },
+    read: (key: string, range?: ByteRange) => readObject(client, Bucket, key, range),
 
     async size(key: string): Promise<number | null> {
       try {

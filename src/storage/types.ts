@@ -48,13 +48,20 @@ export interface ObjectClass {
 
 /** Storage classes of a bucket (S3, R2): what the tier sweep and restores use. */
 export interface StorageClasses {
+  /**
+   * Only archive classes (local disk with an archive bucket, src/storage/archive.ts): there is no
+   * infrequent-access class to move to.
+   */
+  readonly archiveOnly?: boolean;
   /** The object's class and restore state, or null when it does not exist. */
   inspect(key: string): Promise<ObjectClass | null>;
   /**
    * Rewrites the object in place in another class (a server-side copy onto its own key: bytes,
-   * type and metadata kept; the old version stays readable until the copy completes).
+   * type and metadata kept; the old version stays readable until the copy completes). `content`
+   * is what the object holds: an archive bucket checks its copy against it before the local
+   * file goes.
    */
-  changeClass(key: string, storageClass: string): Promise<void>;
+  changeClass(key: string, storageClass: string, content: { sha256: string; size: number }): Promise<void>;
   /** Asks for a temporary readable copy of an archived object for `days`. */
   restore(key: string, days: number): Promise<'started' | 'ongoing' | 'restored'>;
 }

@@ -21,6 +21,9 @@
 //    offset now stored; HEAD says the same); a POST answers its 201 with Location and the offset
 //    stored, and Connection: close. One owner's trickling bodies cannot hold sockets, lock
 //    connections and store writes for as long as they like.
+// 4. Hooks for the IETF draft (BodyHooks): the 104 once the upload exists, the store's durable
+//    offsets while this body is written (progress 104s), and a body that completes an upload of
+//    unknown length: bounded by what the quota has room for, its length declared under the lock.
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -32,6 +35,7 @@ import { crc32 } from 'node:zlib';
 import type { Server, ServerOptions } from '@tus/server';
 import { ERRORS, EVENTS, type CancellationContext, type DataStore, type Upload } from '@tus/utils';
 import { AppError } from '../errors.js';
+import { listenDurableProgress, type DurableProgressListener } from '../storage/durable-progress.js';
 import { CHECKSUM_ALGORITHMS, parseChecksum, type ParsedChecksum } from './protocol.js';
 
 type Handlers = Server['handlers'];
@@ -58,6 +62,25 @@ function lazyWebBody(req: IncomingMessage): UnderlyingDefaultSource<Bytes> {
   };
 }
 
+/** What the endpoint wants to know while a body is stored (the IETF draft's interim responses). */
+export interface BodyHooks {
+  /** Runs once the upload exists, before a byte of this body is stored (the draft's 104). */
+  beforeStore?: (uploadId: string) => void;
+  /** The upload's durable offset, each time the store reports one while this body is written. */
+  durableProgress?: DurableProgressListener;
+  /**
+   * Where the bytes of a body of unknown length must end, asked once the upload exists (a
+   * creation that reserves what its owner's quota has room for).
+   */
+  maxEnd?: (uploadId: string) => Promise<number>;
+  /**
+   * A request that completes an upload of unknown length with whatever its body brings: called
+   * under the upload lock once the body has arrived whole and is stored, to declare the length as
+   * the offset reached; the upload is then complete.
+   */
+  completeAt?: (uploadId: string, offset: number) => Promise<void>;
+}
+
 /**
  * The body of a request to @tus/server (the request is a TusRequest, src/tus/request-context.ts).
  * The handlers below read it from the Node request; as a Web stream it is the same bytes, bridged
@@ -68,8 +91,7 @@ export class NodeBody extends ReadableStream<Bytes> {
     /** The Web request this is the body of (what POST_RECEIVE reports). */
     readonly request: Request,
     readonly req: IncomingMessage,
-    /** Runs once the upload exists, before a byte of this body is stored (the draft's 104). */
-    readonly beforeStore?: (uploadId: string) => void,
+    readonly hooks: BodyHooks = {},
   ) {
     super(lazyWebBody(req), { highWaterMark: 0 });
   }
@@ -174,7 +196,7 @@ async function writeNodeBody(
   options: BodyOptions,
 ): Promise<number> {
   if (context.signal.aborted) throw ERRORS.ABORTED;
-  body.beforeStore?.(upload.id);
+  body.hooks.beforeStore?.(upload.id);
   const { req } = body;
   const header = req.headers['upload-checksum'];
   const expected: ParsedChecksum | null = typeof header === 'string' ? parseChecksum(header) : null;
@@ -249,6 +271,8 @@ async function writeNodeBody(
   };
 
   let spool: string | null = null;
+  // Scoped to this write (under the upload lock): a later request's write reports to its own.
+  const stopProgress = body.hooks.durableProgress ? listenDurableProgress(upload.id, body.hooks.durableProgress) : () => {};
   try {
     if (!checksummed) return afterWrite(await handler.store.write(limiter as unknown as Readable, upload.id, upload.offset));
 
@@ -279,12 +303,35 @@ async function writeNodeBody(
     if (limiter.seen > maxFileSize) throw exceeded;
     throw error;
   } finally {
+    stopProgress();
     stopWatching();
     req.off('end', stopWatching);
     req.off('error', onSourceError);
     context.signal.removeEventListener('abort', onAbort);
     if (spool) await rm(spool, { force: true });
   }
+}
+
+/** writeNodeBody with the hooks that bound a body of unknown length and complete it. */
+async function storeNodeBody(
+  handler: BodyHandler,
+  body: NodeBody,
+  upload: Upload,
+  maxFileSize: number,
+  context: CancellationContext,
+  options: BodyOptions,
+): Promise<number> {
+  const { hooks, req } = body;
+  const limit = hooks.maxEnd ? Math.min(maxFileSize, Math.max(0, (await hooks.maxEnd(upload.id)) - upload.offset)) : maxFileSize;
+  const offset = await writeNodeBody(handler, body, upload, limit, context, options);
+  // Only a body that arrived whole completes the upload; one ended early (aborted, too slow,
+  // cut off) leaves it resumable at what arrived.
+  if (hooks.completeAt && upload.size === undefined && req.complete && !context.signal.aborted) {
+    await hooks.completeAt(upload.id, offset);
+    // The handler finishes an upload whose offset reached its size (PATCH: onUploadFinish).
+    upload.size = offset;
+  }
+  return offset;
 }
 
 type HandlerClass<H> = new (store: DataStore, options: ServerOptions) => H;
@@ -299,12 +346,12 @@ export function useNodeBodies(server: Server, options: BodyOptions): void {
   const PostHandler = server.handlers.POST.constructor as HandlerClass<Handlers['POST']>;
   class NodeBodyPatchHandler extends PatchHandler {
     protected override writeToStore(body: ReadableStream | null, upload: Upload, maxFileSize: number, context: CancellationContext): Promise<number> {
-      return body instanceof NodeBody ? writeNodeBody(this, body, upload, maxFileSize, context, options) : super.writeToStore(body, upload, maxFileSize, context);
+      return body instanceof NodeBody ? storeNodeBody(this, body, upload, maxFileSize, context, options) : super.writeToStore(body, upload, maxFileSize, context);
     }
   }
   class NodeBodyPostHandler extends PostHandler {
     protected override writeToStore(body: ReadableStream | null, upload: Upload, maxFileSize: number, context: CancellationContext): Promise<number> {
-      return body instanceof NodeBody ? writeNodeBody(this, body, upload, maxFileSize, context, options) : super.writeToStore(body, upload, maxFileSize, context);
+      return body instanceof NodeBody ? storeNodeBody(this, body, upload, maxFileSize, context, options) : super.writeToStore(body, upload, maxFileSize, context);
     }
   }
   server.handlers.PATCH = new NodeBodyPatchHandler(server.datastore, server.options);

@@ -11,6 +11,7 @@
 //     on HEAD, expiry, the reservation of an upload of unknown length).
 // The HTTP layer hosts it (src/http/routes/tus.ts) and adds what is HTTP's: CORS, request ids.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import type { Server as TusServer } from '@tus/server';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Config } from '../config/index.js';
@@ -24,6 +25,7 @@ import type { ObjectStorage } from '../storage/types.js';
 import type { UploadLifecycle } from './lifecycle.js';
 import { OwnerUploadLimits } from './owner-limits.js';
 import { CHECKSUM_ALGORITHMS, hasBody, parseConcat, TUS_EXTENSIONS, TUS_VERSION, validateTusRequest } from './protocol.js';
+import type { BodyHooks } from './body.js';
 import { trackReceiving, TusRequest, type RequestContext } from './request-context.js';
 import { removeRequestHeader } from './request-headers.js';
 import { parseTusRequestLine } from './target.js';
@@ -98,13 +100,23 @@ export interface TusEndpointDeps {
 export interface EndpointRequest {
   req: IncomingMessage;
   res: ServerResponse;
-  log: RequestContext['log'];
+  /** The request's logger; with setBindings (pino), its lines say the protocol. */
+  log: RequestContext['log'] & { setBindings?(bindings: Record<string, unknown>): void };
   /** Scheme and host the client used (or PUBLIC_URL), for absolute Location URLs. */
   baseUrl: string;
   /** The IETF draft's step once the upload is known, before a byte moves: a Response ends the request. */
   preflight?: (upload: UploadRow) => Response | null;
   /** Runs once the upload exists, before a byte of the body is stored (the draft's 104). */
   beforeStore?: (uploadId: string) => void;
+  /** The durable offset while the body is stored (the draft's progress 104s). */
+  durableProgress?: (offset: number) => void;
+  /**
+   * The request completes an upload of unknown length with what its body brings (the draft's
+   * `Upload-Complete: ?1` with no length, e.g. a chunked body): once the body arrived whole, its
+   * length is declared as the offset reached and the upload finished. The answer then carries
+   * `Upload-Length`.
+   */
+  completeWithArrival?: boolean;
 }
 
 export interface TusEndpoint {
@@ -201,7 +213,7 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
   }
 
   /** Steps 1–3: a Response when the endpoint answers itself, else what @tus/server is to do. */
-  async function decide({ req, log, baseUrl }: EndpointRequest): Promise<Response | Handover> {
+  async function decide({ req, log, baseUrl, completeWithArrival }: EndpointRequest): Promise<Response | Handover> {
     const line = parseTusRequestLine(req.method ?? '', req.url ?? '', req.headers['x-http-method-override'], config.tusPath);
     const { method } = line;
     req.method = method;
@@ -234,8 +246,9 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
         partial = true;
         removeRequestHeader(req, 'upload-concat');
       }
-      // creation-with-upload of unknown length reserves its Content-Length; a chunked body could not be.
-      if (req.headers['upload-defer-length'] !== undefined && req.headers['transfer-encoding'] !== undefined) {
+      // creation-with-upload of unknown length reserves its Content-Length; a chunked body could
+      // not be, unless it completes the upload (it then reserves what the quota has room for).
+      if (req.headers['upload-defer-length'] !== undefined && req.headers['transfer-encoding'] !== undefined && !completeWithArrival) {
         throw new AppError(411, 'LENGTH_REQUIRED', 'a creation of unknown length that carries bytes needs Content-Length');
       }
       const interopVersion = interopVersionOf(req.headers) ?? undefined;
@@ -314,9 +327,40 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
     }
   }
 
+  /**
+   * The body hooks of a request that completes an upload of unknown length with what arrives,
+   * decided by the lifecycle as a PATCH of that upload would be: a creation reserves what the
+   * quota has room for before its body (a PATCH did so in `decide`), and the length is declared
+   * (type policy and quota for that size) under the upload lock once the body is stored.
+   */
+  function completionOnArrival({ context }: Handover): { hooks: Pick<BodyHooks, 'maxEnd' | 'completeAt'>; completedAt(): number | null } {
+    const { principal } = context;
+    let completedAt: number | null = null;
+    const ask = async (uploadId: string, uploadLength: string | null, uploadOffset: number) => {
+      const decision = await lifecycle.incoming({ method: 'PATCH', uploadId, principal, uploadLength, uploadOffset, contentLength: uploadLength === null ? null : 0 });
+      return decision.action === 'continue' ? (decision.maxEnd ?? config.maxUploadSize) : 0;
+    };
+    return {
+      hooks: {
+        ...(context.uploadId === undefined ? { maxEnd: (uploadId: string) => ask(uploadId, null, 0) } : {}),
+        completeAt: async (uploadId, offset) => {
+          await ask(uploadId, String(offset), offset);
+          await storage.tusStore.declareUploadLength(uploadId, offset);
+          // An empty write at the length lets the store do what a write reaching it does (S3: the
+          // trailing bytes become the last part and the multipart upload is completed).
+          await storage.tusStore.write(Readable.from([]), uploadId, offset);
+          completedAt = offset;
+        },
+      },
+      completedAt: () => completedAt,
+    };
+  }
+
   async function handle(request: EndpointRequest): Promise<Response> {
     // Upload-Draft-Interop-Version with a version we speak: the IETF draft; anything else is tus.
     const version = interopVersionOf(request.req.headers);
+    // Every later line of this request (Fastify's "request completed" too) says the protocol.
+    request.log.setBindings?.(version === null ? { protocol: 'tus' } : { protocol: 'ietf-draft', interopVersion: version });
     return version === null ? (await serveTus(request)).response : ietf.handle(request, version, serveTus);
   }
 
@@ -344,9 +388,11 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
 
     const { method, upload, partial, context } = handover;
     const untrack = upload && method === 'PATCH' ? trackReceiving(upload.id, upload.ownerId) : null;
+    const arrival = request.completeWithArrival && (method === 'POST' ? !upload : upload?.size === null) ? completionOnArrival(handover) : null;
     let response: Response;
     try {
-      response = await jsonErrorBody(await tus.handleWeb(new TusRequest({ req, res }, context, request.beforeStore)));
+      const hooks = { beforeStore: request.beforeStore, durableProgress: request.durableProgress, ...arrival?.hooks };
+      response = await jsonErrorBody(await tus.handleWeb(new TusRequest({ req, res }, context, hooks)));
     } catch (error) {
       log.error({ err: error }, 'tus handler crashed');
       const mapped = deps.mapError(error);
@@ -356,6 +402,15 @@ export function createTusEndpoint(deps: TusEndpointDeps): TusEndpoint {
       release?.();
     }
     for (const [name, value] of Object.entries({ ...TUS_HEADERS, ...context.errorHeaders })) response.headers.set(name, value);
+    const arrived = arrival?.completedAt() ?? null;
+    if (arrived !== null && response.status < 300) {
+      response.headers.set('Upload-Length', String(arrived));
+      // @tus/server finishes a PATCH whose offset reached the length; a creation it does not
+      // (it compares with the Upload-Length header), so it is finished here.
+      if (method === 'POST' && context.createdUploadId) {
+        await lifecycle.finish(context.createdUploadId, arrived, partial).catch((error: unknown) => log.warn({ err: error, uploadId: context.createdUploadId }, 'could not finish the upload; the reconciler will'));
+      }
+    }
 
     if (method === 'POST' && response.status >= 500 && context.createdUploadId) {
       const created = context.createdUploadId;

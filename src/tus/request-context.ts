@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NodeRequest } from 'srvx/node';
 import type { Principal } from '../auth/principal.js';
 import type { Logger } from '../logger.js';
-import { NodeBody } from './body.js';
+import { NodeBody, type BodyHooks } from './body.js';
 
 export interface RequestContext {
   principal: Principal;
@@ -36,19 +36,19 @@ export interface RequestContext {
 export class TusRequest extends NodeRequest {
   readonly #context: RequestContext;
   readonly #req: IncomingMessage;
-  readonly #beforeStore: ((uploadId: string) => void) | undefined;
+  readonly #hooks: BodyHooks;
   #body: NodeBody | null | undefined;
 
-  constructor(node: { req: IncomingMessage; res: ServerResponse }, context: RequestContext, beforeStore?: (uploadId: string) => void) {
+  constructor(node: { req: IncomingMessage; res: ServerResponse }, context: RequestContext, hooks: BodyHooks = {}) {
     super(node);
     this.#context = context;
     this.#req = node.req;
-    this.#beforeStore = beforeStore;
+    this.#hooks = hooks;
   }
 
   override get body(): NodeBody | null {
     if (this.#body === undefined) {
-      this.#body = this.method === 'GET' || this.method === 'HEAD' ? null : new NodeBody(this, this.#req, this.#beforeStore);
+      this.#body = this.method === 'GET' || this.method === 'HEAD' ? null : new NodeBody(this, this.#req, this.#hooks);
     }
     return this.#body;
   }

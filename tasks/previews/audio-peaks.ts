@@ -2,14 +2,18 @@
  * Waveform peaks of an audio file: `pairs` min/max pairs over its whole length (all channels
  * mixed into one), in audiowaveform's JSON layout (version 2, 16-bit values), and a PNG drawing
  * them. Pure: the file's bytes as a stream in, data out. Decoding streams through WebAssembly
- * decoders (mpg123 for MP3, libFLAC, libvorbis) in small slices, so memory stays flat whatever
- * the file's length; the duration (from the metadata) fixes the samples each pair covers.
+ * decoders (mpg123 for MP3, libFLAC, libvorbis, libopus; WAV's PCM in TypeScript) in small slices, so memory stays flat whatever
+ * the file's length; AAC and ALAC (MP4, ADTS) go through ffmpeg (./ffmpeg-decoder.ts) when it is
+ * given. The duration (from the metadata) fixes the samples each pair covers.
  */
 import { FLACDecoder } from '@wasm-audio-decoders/flac';
 import { OggVorbisDecoder } from '@wasm-audio-decoders/ogg-vorbis';
 import { MPEGDecoder } from 'mpg123-decoder';
+import { OggOpusDecoder } from 'ogg-opus-decoder';
 import { PNG } from 'pngjs';
 import { PreviewInputError } from './errors.js';
+import { decodeWithFfmpeg, FFMPEG_FORMATS, type FfmpegOptions } from './ffmpeg-decoder.js';
+import { WavDecoder } from './wav-decoder.js';
 
 export interface PeaksOptions {
   /** Min/max pairs over the whole file. */
@@ -19,6 +23,11 @@ export interface PeaksOptions {
 }
 
 export const PEAKS_DEFAULTS: PeaksOptions = { pairs: 1000, imageHeight: 128 };
+
+/** Outside programs a render may use: null (or absent) when the operator turned them off. */
+export interface ExternalDecoders {
+  ffmpeg?: FfmpegOptions | null;
+}
 
 /** audiowaveform's JSON format (https://github.com/bbc/audiowaveform/blob/master/doc/DataFormat.md). */
 export interface WaveformData {
@@ -53,10 +62,12 @@ const DECODERS: Record<string, () => StreamingDecoder> = {
   mp3: () => new MPEGDecoder(),
   flac: () => new FLACDecoder(),
   ogg: () => new OggVorbisDecoder(),
+  opus: () => new OggOpusDecoder(),
+  wav: () => new WavDecoder(),
 };
 
-/** The formats (as sniffed) this renderer decodes. */
-export const PEAK_FORMATS = Object.keys(DECODERS);
+/** The formats (as sniffed) this renderer decodes; those of FFMPEG_FORMATS only with ffmpeg. */
+export const PEAK_FORMATS = [...Object.keys(DECODERS), ...Object.keys(FFMPEG_FORMATS)];
 
 /** Compressed bytes handed to the decoder at once: a few seconds of audio, a few MB of samples. */
 const SLICE = 64 * 1024;
@@ -79,12 +90,20 @@ export async function renderAudioPeaks(
   source: AsyncIterable<Uint8Array>,
   audio: { format: string; durationSec: number | null },
   options: PeaksOptions = PEAKS_DEFAULTS,
+  external: ExternalDecoders = {},
 ): Promise<AudioPeaks> {
-  const create = DECODERS[audio.format];
+  const viaFfmpeg = !(audio.format in DECODERS) && audio.format in FFMPEG_FORMATS;
+  const create = viaFfmpeg ? () => new WavDecoder() : DECODERS[audio.format];
   if (!create) throw new PreviewInputError('AUDIO_FORMAT_UNSUPPORTED', `no waveform decoder for ${audio.format} audio`);
+  if (viaFfmpeg && !external.ffmpeg) {
+    throw new PreviewInputError('AUDIO_DECODER_DISABLED', `no waveform decoder for ${audio.format} audio (ffmpeg is turned off: FFMPEG_PATH=off)`);
+  }
   if (!audio.durationSec || !(audio.durationSec > 0)) {
     throw new PreviewInputError('AUDIO_DURATION_UNKNOWN', 'the audio has no known duration to spread the waveform over');
   }
+  // ffmpeg turns the file into WAV; the WAV decoder and the accumulator below do the rest.
+  const ffmpeg = viaFfmpeg ? decodeWithFfmpeg(source, audio.format, external.ffmpeg!) : null;
+  const input = ffmpeg?.wav ?? source;
   const decoder = create();
   await decoder.ready;
   const mins = new Float32Array(options.pairs).fill(Infinity);
@@ -109,7 +128,7 @@ export async function renderAudioPeaks(
     }
   };
   try {
-    for await (const chunk of source) {
+    for await (const chunk of input) {
       for (let at = 0; at < chunk.length; at += SLICE) add(await decoder.decode(chunk.subarray(at, at + SLICE)));
     }
     const flushable = decoder as Partial<{ flush(): Promise<Decoded> }>;
@@ -117,7 +136,10 @@ export async function renderAudioPeaks(
   } finally {
     decoder.free();
   }
-  if (position === 0) throw new PreviewInputError('AUDIO_UNDECODABLE', `no ${audio.format} audio could be decoded from the file`);
+  if (position === 0) {
+    const said = ffmpeg?.diagnostics();
+    throw new PreviewInputError('AUDIO_UNDECODABLE', `no ${audio.format} audio could be decoded from the file${said ? ` (ffmpeg: ${said})` : ''}`);
+  }
 
   const length = Math.min(options.pairs, Math.ceil(position / samplesPerPixel));
   const data: number[] = [];

@@ -2,10 +2,18 @@
 // sniffing). Memory stays at one chunk plus the 64 KiB head, whatever the file size.
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { ContentDigest } from '../../src/db/jobs.js';
+import type { ContentDigest, FirstBytes } from '../../src/db/jobs.js';
 import { ObjectNotFoundError, type ObjectStorage } from '../../src/storage/types.js';
 
 export const HEAD_BYTES = 64 * 1024;
+
+/** A digest whose first bytes were summarised as they arrived (tasks/steps/first-bytes.ts): no head. */
+export interface SummarizedDigest {
+  sha256: string;
+  md5: string;
+  size: number;
+  first: FirstBytes;
+}
 
 export interface Digest {
   sha256: string;
@@ -61,4 +69,14 @@ export async function digestWithKnownHashes(storage: ObjectStorage, key: string,
   const headLength = Math.min(size, HEAD_BYTES);
   const head = headLength === 0 ? Buffer.alloc(0) : await readHead(await storage.read(key, { start: 0, end: headLength - 1 }), headLength);
   return { sha256: known.sha256, md5: known.md5, size: stored, head };
+}
+
+/**
+ * The digest made entirely on arrival (hashes and first-bytes summary): nothing is read, only the
+ * stored length is asked for, to be checked against what the upload declared.
+ */
+export async function digestFromArrival(storage: ObjectStorage, key: string, known: ContentDigest, first: FirstBytes): Promise<SummarizedDigest> {
+  const stored = await storage.size(key);
+  if (stored === null) throw new ObjectNotFoundError(key);
+  return { sha256: known.sha256, md5: known.md5, size: stored, first };
 }

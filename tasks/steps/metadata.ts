@@ -7,6 +7,8 @@ import { parseAudio } from '../parsers/audio.js';
 import { checkFseqSize, parseFseqHeader } from '../parsers/fseq.js';
 import { parseXsq } from '../parsers/xsq.js';
 import { isParseError } from '../parsers/errors.js';
+import { PreviewInputError } from '../previews/errors.js';
+import { readImageMetadata, type ImageMetadata } from '../previews/image.js';
 import { HEAD_BYTES, readHead } from './digest.js';
 
 export interface BlobToExtract {
@@ -42,15 +44,30 @@ export async function extractMetadata(
           ...(blob.mimeType ? { mimeType: blob.mimeType } : {}),
         })),
       };
+    case 'image':
+      return imageMetadata(async () => readImageMetadata(await storage.read(blob.storageKey, undefined, blob.size)));
     default:
-      // video, image, other: nothing we extract (yet).
+      // video, other: nothing we extract (yet).
       return null;
   }
 }
 
 /**
+ * An image's facts, or null when libvips cannot read them: a damaged image is still served as
+ * uploaded (not rejected); its previews record says why it has none.
+ */
+async function imageMetadata(read: () => Promise<ImageMetadata>): Promise<Record<string, unknown> | null> {
+  try {
+    return { ...(await read()) };
+  } catch (error) {
+    if (error instanceof PreviewInputError) return null;
+    throw error;
+  }
+}
+
+/**
  * Metadata from an upload's first bytes, or null when those do not settle it (a job extracts it):
- * the head kinds from the head (metadataFromHead), XSQ and audio when the head is the whole file.
+ * the head kinds from the head (metadataFromHead), XSQ, audio and images when the head is the whole file.
  * Invalid content is a validation error, as extractMetadata's ParseError is; any other failure
  * leaves it to the job, which retries.
  */
@@ -58,8 +75,11 @@ export async function metadataFromFirstBytes(
   blob: { kind: string; size: number; mimeType: string | null },
   head: Buffer,
 ): Promise<HeadOutcome | null> {
-  if (blob.kind !== 'xsq' && blob.kind !== 'audio') return metadataFromHead(blob.kind, head, blob.size);
+  if (blob.kind !== 'xsq' && blob.kind !== 'audio' && blob.kind !== 'image') return metadataFromHead(blob.kind, head, blob.size);
   if (head.length !== blob.size) return null;
+  if (blob.kind === 'image') {
+    return { metadata: await imageMetadata(() => readImageMetadata([head])), validationError: null, metadataError: null };
+  }
   try {
     const metadata =
       blob.kind === 'xsq'
@@ -80,13 +100,14 @@ export interface HeadOutcome {
 
 /**
  * Metadata for the kinds whose facts are all in the first bytes (FSEQ: its header) or that have
- * none we extract (image, video, other), straight from the head the digest pass already read:
- * no second read and no separate job. Null for kinds that need the whole stream (audio, XSQ).
+ * none we extract (video, other), straight from the head the digest pass already read:
+ * no second read and no separate job. Null for kinds that need the whole stream (audio, XSQ, image).
  */
 export function metadataFromHead(kind: string, head: Buffer, size: number): HeadOutcome | null {
   switch (kind) {
     case 'audio':
     case 'xsq':
+    case 'image':
       return null;
     case 'fseq':
       try {

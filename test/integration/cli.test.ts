@@ -130,12 +130,26 @@ describe('tusvault command line', { timeout: 180_000 }, () => {
     expect(listed.code, listed.stderr).toBe(0);
     expect((JSON.parse(listed.stdout) as Array<{ id: string }>).map((f) => f.id)).toEqual([id]);
     const table = await cli('files', 'ls', '--owner', owner, '--status', record.status);
-    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+STATUS\s+KIND\s+SIZE\s+CREATED\s+NAME$/);
+    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+OWNER\s+STATUS\s+KIND\s+SIZE\s+CREATED\s+NAME$/);
     expect(table.stdout).toContain(id);
     expect((await cli('files', 'ls', '--owner', owner, '--status', 'uploading')).stdout).toContain(`no files for ${owner} with status uploading`);
     expect((await cli('files', 'ls', '--owner', owner, '--status', 'nope')).code).toBe(64);
-    // AUTH_MODE=jwt has many owners: the CLI does not guess one.
-    expect((await cli('files', 'ls')).code).toBe(64);
+    expect((await cli('files', 'ls', '--owner', 'no/slashes')).code).toBe(64);
+
+    // Without --owner: every owner's files, newest first, as the database holds them.
+    const other = `files-${randomBytes(3).toString('hex')}`;
+    const otherHeaders = await tokenFor('--sub', other);
+    const otherId = await upload(randomBytes(2000), { endpoint: `${server.url}/files`, filename: 'other.bin', headers: otherHeaders });
+    await waitForFinal(server.url, otherId, { headers: otherHeaders });
+    const everyone = await cli('files', 'ls', '--json', '--limit', '1000');
+    expect(everyone.code, everyone.stderr).toBe(0);
+    const expected = await db.sql<{ id: string; owner_id: string }[]>`
+      select id, owner_id from uploads where status <> 'deleted' and coalesce(upload_concat, '') <> 'partial' order by created_at desc, id desc`;
+    expect((JSON.parse(everyone.stdout) as Array<{ id: string; ownerId: string }>).map((f) => [f.id, f.ownerId])).toEqual(expected.map((r) => [r.id, r.owner_id]));
+    const both = await cli('files', 'ls', '--status', 'ready');
+    expect(both.stdout).toMatch(new RegExp(`^${otherId}\\s+${other}\\s+ready`, 'm'));
+    expect(both.stdout).toMatch(new RegExp(`^${id}\\s+${owner}\\s+ready`, 'm'));
+    expect((await cli('files', 'ls', '--status', 'uploading', '--kind', 'xsq')).stdout).toContain('no files with status uploading of kind xsq');
 
     const shown = await cli('files', 'show', id, '--json');
     expect(shown.code, shown.stderr).toBe(0);
@@ -195,8 +209,13 @@ describe('tusvault command line', { timeout: 180_000 }, () => {
     expect(text.stdout).toContain('dry run: nothing was changed');
     expect(text.stdout).toMatch(/expired uploads: would remove \d+/);
 
+    // Progress on stderr, the report alone on stdout.
+    expect(dry.stderr).toContain('planning the lifecycle sweep (dry run) …');
+    expect(dry.stderr).toMatch(/planning the lifecycle sweep \(dry run\): done in \d+\.\d s — \d+ to remove/);
+
     const real = await cli('lifecycle', '--json');
     expect(real.code, real.stderr).toBe(0);
+    expect(real.stderr).toMatch(/running the lifecycle sweep: done in \d+\.\d s — \d+ removed/);
     expect((JSON.parse(real.stdout) as { expired: { ids: string[] } }).expired.ids).toContain(id);
     const [after] = await db.sql<{ status: string }[]>`select status from uploads where id = ${id}`;
     expect(after!.status).toBe('expired');
@@ -206,6 +225,8 @@ describe('tusvault command line', { timeout: 180_000 }, () => {
     const run = await cli('reconcile', '--json');
     expect(run.code, run.stderr).toBe(0);
     expect(Object.keys(JSON.parse(run.stdout) as object).sort()).toEqual(['finished', 'requeued', 'unlockedWorkers']);
+    expect(run.stderr).toMatch(/^reconciling …$/m);
+    expect(run.stderr).toMatch(/^reconciling: done in \d+\.\d s — \d+ repaired$/m);
   });
 
   it('check passes with a working setup and fails (exit 1) naming what is unreachable', async () => {

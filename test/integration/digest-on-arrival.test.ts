@@ -4,15 +4,15 @@
 // another instance, a concatenation) processing falls back to its own pass, and the
 // `tusvault_upload_digests_total` counter says which path each upload took.
 import { createHash, randomBytes } from 'node:crypto';
-import http from 'node:http';
-import { mkdtemp } from 'node:fs/promises';
-import net from 'node:net';
-import os from 'node:os';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
+import http from 'node:http';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForFinal } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { serverEnv, startServer, type StorageKind, type TestServer } from '../support/server.js';
+import { buildFseqV2 } from '../support/fixture-builders.js';
+import { serverEnv, startServer, startTwoInstances, type StorageKind, type TestServer, type TwoInstances } from '../support/server.js';
 import { idOf, md5, sha256, upload } from '../support/tus.js';
 
 const TUS = { 'Tus-Resumable': '1.0.0' };
@@ -29,17 +29,14 @@ describe.each<StorageKind>(['file', 's3'])('digest on arrival with %s storage', 
   let a: TestServer;
   let b: TestServer;
 
+  let two: TwoInstances;
+
   beforeAll(async () => {
-    db = await createTestDatabase();
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tusvault-digest-'));
-    env = await serverEnv({ databaseUrl: db.url, storage, dataDir });
-    a = await startServer(env);
-    b = await startServer({ ...env, ROLE: 'api' });
+    two = await startTwoInstances(storage);
+    ({ db, env, a, b } = two);
   });
   afterAll(async () => {
-    await b?.stop();
-    await a?.stop();
-    await db?.drop();
+    await two?.stop();
   });
 
   const at = (server: TestServer, location: string) => location.replace(/^http:\/\/[^/]+/, server.url);
@@ -186,10 +183,62 @@ describe.each<StorageKind>(['file', 's3'])('digest on arrival with %s storage', 
       const half = 128 * KiB;
       await patch(at(a, location), 0, data.subarray(0, half));
       await a.stop();
-      a = await startServer(env);
+      a = two.a = await startServer(env);
       await patch(at(a, location), half, data.subarray(half));
       return idOf(location);
     });
+  });
+});
+
+// A large FSEQ's first bytes are summarised as they arrive (type sniff, header), so processing reads
+// none of its bytes back. Shown by receiving on an API-only instance, overwriting the stored head
+// before any worker runs, and only then starting one: the record is what the bytes that arrived
+// say (read back, the zeros would be rejected as not an FSEQ file).
+describe('first bytes summarised on arrival', () => {
+  let db: TestDatabase;
+  let env: Record<string, string>;
+  let api: TestServer;
+  let worker: TestServer | undefined;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    env = await serverEnv({ databaseUrl: db.url, storage: 'file' });
+    api = await startServer({ ...env, ROLE: 'api' });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await api?.stop();
+    await db?.drop();
+  });
+
+  it('gives processing the FSEQ header and the type without a read, and checks the size there', async () => {
+    const whole = buildFseqV2({ channels: 4096, frames: 400 });
+    // One byte short of what its header says: the size check at processing rejects it.
+    const short = buildFseqV2({ channels: 4096, frames: 400, lie: { truncateBy: 1 } });
+    expect(whole.length).toBeGreaterThan(1024 * KiB);
+    const ids: string[] = [];
+    for (const [data, name] of [[whole, 'whole.fseq'], [short, 'short.fseq']] as const) {
+      const response = await fetch(`${api.url}/files`, {
+        method: 'POST',
+        headers: { ...TUS, ...OCTETS, 'Upload-Length': String(data.length), 'Upload-Metadata': metadata(name) },
+        body: Buffer.from(data),
+      });
+      expect(response.status).toBe(201);
+      ids.push(idOf(response.headers.get('location')!));
+    }
+    for (const id of ids) {
+      const file = path.join(env.DATA_DIR!, 'files', id);
+      const handle = await open(file, 'r+');
+      await handle.write(Buffer.alloc(64 * KiB), 0, 64 * KiB, 0);
+      await handle.close();
+    }
+    worker = await startServer({ ...env, ROLE: 'worker' });
+    const ready = await waitForFinal(api.url, ids[0]!);
+    expect(ready).toMatchObject({ status: 'ready', kind: 'fseq', sha256: sha256(whole), md5: md5(whole) });
+    expect(ready.metadata).toMatchObject({ channelCount: 4096, frameCount: 400 });
+    const rejected = await waitForFinal(api.url, ids[1]!);
+    expect(rejected.status).toBe('rejected');
+    expect(rejected.rejectionReason).toMatch(/size|bytes/i);
   });
 });
 

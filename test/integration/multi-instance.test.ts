@@ -2,34 +2,25 @@
 // as behind a plain load balancer: they must behave like one server.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForFinal } from '../support/api.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { serverEnv, startServer, type StorageKind, type TestServer } from '../support/server.js';
+import { startTwoInstances, type StorageKind, type TestServer, type TwoInstances } from '../support/server.js';
 import { idOf, sha256 } from '../support/tus.js';
 
 const TUS = { 'Tus-Resumable': '1.0.0' };
 const MiB = 1024 * 1024;
 
 describe.each<StorageKind>(['file', 's3'])('two instances with %s storage', (storage) => {
-  let db: TestDatabase;
+  let two: TwoInstances;
   let a: TestServer;
   let b: TestServer;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tusvault-multi-'));
-    const env = await serverEnv({ databaseUrl: db.url, storage, dataDir });
-    a = await startServer(env);
-    b = await startServer({ ...env, ROLE: 'api' });
+    two = await startTwoInstances(storage);
+    ({ a, b } = two);
   });
   afterAll(async () => {
-    await b?.stop();
-    await a?.stop();
-    await db?.drop();
+    await two?.stop();
   });
 
   const at = (server: TestServer, location: string) => location.replace(/^http:\/\/[^/]+/, server.url);

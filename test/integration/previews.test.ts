@@ -1,10 +1,14 @@
 // Previews through real uploads, real Postgres, both stores and (on S3) real clamd: an FSEQ's
-// light map and brightness series, made once per content, owner-checked, never for infected
-// files, and a corrupt block leaving the file ready with the reason the preview is missing.
+// light map and brightness series, audio waveforms (FLAC, Ogg Opus, WAV; AAC in MP4 through
+// Debian's ffmpeg, and its reason when FFMPEG_PATH=off), image thumbnails (a sideways JPEG comes
+// out upright), made once per content, owner-checked, never for infected files, and a corrupt
+// block or a truncated image leaving the file ready with the reason the preview is missing.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import SwaggerParser from '@apidevtools/swagger-parser';
+import { pino } from 'pino';
 import { PNG } from 'pngjs';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { waitForFinal, type FileRecord } from '../support/api.js';
@@ -140,7 +144,7 @@ describe.each<{ storage: StorageKind; scanner: boolean }>([
     expect(document.components.schemas).toHaveProperty('PreviewList');
   });
 
-  it('audio gets waveform peaks (audiowaveform JSON) and a PNG; a format without a decoder says so', async () => {
+  it('audio gets waveform peaks (audiowaveform JSON) and a PNG; AAC in MP4 through ffmpeg; undecodable audio says why', async () => {
     const song = await send(await readFile('/work/shared/fixtures/audio/mm_flac.flac'), 'song.flac', alice);
     expect(song.status).toBe('ready');
     const list = await previewsOf(song.id, alice);
@@ -151,11 +155,96 @@ describe.each<{ storage: StorageKind; scanner: boolean }>([
     const png = PNG.sync.read(Buffer.from(await (await api(`${song.id}/previews/waveform.png`, alice)).arrayBuffer()));
     expect(png.width).toBe(peaks.length);
 
+    // An Apple voice memo: AAC with its index after the samples (ffmpeg reads a temporary copy).
     const memo = await send(await readFile('/work/shared/fixtures/audio/mm_Apple__voice_memo.m4a'), 'memo.m4a', alice);
     expect(memo.status).toBe('ready');
-    const missing = await previewsOf(memo.id, alice);
+    const memoList = await previewsOf(memo.id, alice);
+    expect(memoList.missing).toEqual([]);
+    expect(memoList.previews.map((p) => [p.name, p.contentType]).sort()).toEqual([
+      ['peaks.json', 'application/json'],
+      ['waveform.png', 'image/png'],
+    ]);
+    const memoPeaks = (await (await api(`${memo.id}/previews/peaks.json`, alice)).json()) as { sample_rate: number; length: number; data: number[] };
+    expect(memoPeaks.sample_rate).toBe(48000);
+    expect(memoPeaks.length).toBeGreaterThan(970);
+    expect(Math.max(...memoPeaks.data)).toBeGreaterThan(0);
+    const memoPng = await api(`${memo.id}/previews/waveform.png`, alice);
+    expect(memoPng.status).toBe(200);
+    expect(PNG.sync.read(Buffer.from(await memoPng.arrayBuffer())).width).toBe(memoPeaks.length);
+
+    // Its sample table points past the end of the file: ready, with ffmpeg's reason for no waveform.
+    const cut = await send(await readFile('/work/shared/fixtures/audio/mm_issue-318.m4a'), 'cut.m4a', alice);
+    expect(cut.status).toBe('ready');
+    const missing = await previewsOf(cut.id, alice);
     expect(missing.previews).toEqual([]);
-    expect(missing.missing[0]!.reason).toMatch(/no waveform decoder for m4a audio/);
+    expect(missing.missing.map((m) => m.kind).sort()).toEqual(['peaks', 'waveform']);
+    expect(missing.missing[0]!.reason).toMatch(/^ffmpeg cannot decode the m4a audio .*partial file/);
+  });
+
+  it('a JPEG stored sideways (EXIF orientation 6): upright metadata and WebP thumbnails, never upscaled', async () => {
+    // Stored 1600×400, shown 400×1600; noise makes each run's bytes new and the file larger than
+    // the first bytes the digest pass keeps (its metadata comes from the metadata job).
+    const jpeg = await sharp({ create: { width: 1600, height: 400, channels: 3, background: { r: 200, g: 100, b: 10 } } })
+      .composite([{ input: randomBytes(800 * 300 * 3), raw: { width: 800, height: 300, channels: 3 }, left: 0, top: 0 }])
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
+    expect(jpeg.length).toBeGreaterThan(64 * 1024);
+    const record = await send(jpeg, 'photo.jpg', alice);
+    expect(record.status).toBe('ready');
+    expect(record.metadata).toEqual({ width: 400, height: 1600, format: 'jpeg', orientation: 6, hasAlpha: false });
+    const list = await previewsOf(record.id, alice);
+    expect(list.missing).toEqual([]);
+    expect(list.previews.map((p) => [p.name, p.contentType]).sort()).toEqual([
+      ['thumbnail-1024.webp', 'image/webp'],
+      ['thumbnail-256.webp', 'image/webp'],
+    ]);
+    const sizes: number[][] = [];
+    for (const name of ['thumbnail-256.webp', 'thumbnail-1024.webp']) {
+      const response = await api(`${record.id}/previews/${name}`, alice);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('image/webp');
+      const meta = await sharp(Buffer.from(await response.arrayBuffer())).metadata();
+      expect(meta.format).toBe('webp');
+      expect(meta.exif).toBeUndefined();
+      sizes.push([meta.width, meta.height]);
+    }
+    expect(sizes).toEqual([
+      [64, 256],
+      [256, 1024],
+    ]);
+  });
+
+  it('a truncated PNG: the file stays ready with its metadata, the thumbnails are missing with the reason', async () => {
+    // Small enough to settle from its first bytes, inline.
+    const png = await sharp({ create: { width: 300, height: 200, channels: 3, background: { r: 1, g: 2, b: randomBytes(1)[0]! } } })
+      .composite([{ input: randomBytes(120 * 80 * 3), raw: { width: 120, height: 80, channels: 3 }, left: 10, top: 10 }])
+      .png()
+      .toBuffer();
+    const record = await send(png.subarray(0, Math.floor(png.length * 0.6)), 'cut.png', alice);
+    expect(record.status).toBe('ready');
+    expect(record.metadata).toMatchObject({ width: 300, height: 200, format: 'png' });
+    const list = await previewsOf(record.id, alice);
+    expect(list.previews).toEqual([]);
+    expect(list.missing.map((m) => m.kind).sort()).toEqual(['thumbnail-1024', 'thumbnail-256']);
+    expect(list.missing[0]!.reason).toMatch(/^the image cannot be decoded/);
+  });
+
+  it('Ogg Opus and WAV get waveform peaks too', async () => {
+    for (const [fixture, filename, sampleRate] of [
+      ['mm_nirvana-2sec.opus.ogg', 'song.opus', 48000],
+      ['mm_riff_adobe_audition.wav', 'take.wav', 48000],
+    ] as const) {
+      const record = await send(await readFile(`/work/shared/fixtures/audio/${fixture}`), filename, alice);
+      expect(record.status).toBe('ready');
+      const list = await previewsOf(record.id, alice);
+      expect(list.missing).toEqual([]);
+      expect(list.previews.map((p) => p.name).sort()).toEqual(['peaks.json', 'waveform.png']);
+      const peaks = (await (await api(`${record.id}/previews/peaks.json`, alice)).json()) as { sample_rate: number; length: number; data: number[] };
+      expect(peaks.sample_rate).toBe(sampleRate);
+      expect(peaks.length).toBeGreaterThan(900);
+      expect(Math.max(...peaks.data)).toBeGreaterThan(0);
+    }
   });
 
   it('a file that is not ready answers 409 like a download', async () => {
@@ -205,5 +294,42 @@ describe.each<{ storage: StorageKind; scanner: boolean }>([
     expect((await fetch(`${server.url}/api/files/${record.id}`, { method: 'DELETE', headers: alice })).status).toBe(204);
     expect(await db.sql`select 1 from previews where sha256 = ${sha256(data)}`).toHaveLength(0);
     expect(await sweep()).toEqual(expect.arrayContaining(keys));
+  });
+});
+
+describe('previews with FFMPEG_PATH=off', () => {
+  let db: TestDatabase;
+  let server: TestServer;
+  const logLines: string[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
+    server = await startServer(await serverEnv({ databaseUrl: db.url, storage: 'file', extra: { ...jwtEnv(), FFMPEG_PATH: 'off' } }), logger);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await db?.drop();
+  });
+
+  it('AAC in MP4 is ready without a waveform, and the record says ffmpeg is turned off', async () => {
+    const alice = await bearer('alice');
+    const id = await upload(await readFile('/work/shared/fixtures/audio/mm_Apple__voice_memo.m4a'), { endpoint: `${server.url}/files`, filename: 'memo.m4a', headers: alice });
+    const record = await waitForFinal(server.url, id, { headers: alice });
+    expect(record.status).toBe('ready');
+    const list = await waitFor(
+      async () => {
+        const body = (await (await fetch(`${server.url}/api/files/${id}/previews`, { headers: alice })).json()) as PreviewList;
+        return body.missing.length >= 2 ? body : null;
+      },
+      { what: 'the missing previews' },
+    );
+    expect(list.previews).toEqual([]);
+    expect(list.missing.map((m) => [m.kind, m.reason]).sort()).toEqual([
+      ['peaks', 'no waveform decoder for m4a audio (ffmpeg is turned off: FFMPEG_PATH=off)'],
+      ['waveform', 'no waveform decoder for m4a audio (ffmpeg is turned off: FFMPEG_PATH=off)'],
+    ]);
+    // The worker said so once, at start.
+    expect(logLines.filter((line) => line.includes('FFMPEG_PATH=off: AAC / ALAC audio gets no waveform preview'))).toHaveLength(1);
   });
 });

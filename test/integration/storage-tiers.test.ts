@@ -102,13 +102,18 @@ describe('storage tiers (S3)', () => {
     // Quota counts bytes whatever the tier.
     expect(await (await fetch(`${server.url}/api/me/quota`, { headers: alice })).json()).toEqual(quotaBefore);
     // One object of 3000 bytes in archive, used by two files; the fresh file is in standard.
+    // Costs at the default prices (USD per GiB-month); de-duplication saves the second 3000 bytes.
     const analytics = await fetch(`${server.url}/api/admin/analytics/tiers`, { headers: admin });
+    const cost = (bytes: number, price: number) => Math.round((bytes / 2 ** 30) * price * 1e6) / 1e6;
     expect(await analytics.json()).toEqual({
       tiers: [
-        { tier: 'standard', objects: 1, bytes: 2000, files: 1 },
-        { tier: 'infrequent', objects: 0, bytes: 0, files: 0 },
-        { tier: 'archive', objects: 1, bytes: 3000, files: 2 },
+        { tier: 'standard', objects: 1, bytes: 2000, files: 1, pricePerGibMonth: 0.023, monthlyCost: cost(2000, 0.023) },
+        { tier: 'infrequent', objects: 0, bytes: 0, files: 0, pricePerGibMonth: 0.0125, monthlyCost: 0 },
+        { tier: 'archive', objects: 1, bytes: 3000, files: 2, pricePerGibMonth: 0.0036, monthlyCost: cost(3000, 0.0036) },
       ],
+      monthlyCost: cost(2000, 0.023) + cost(3000, 0.0036),
+      candidates: { count: 0, bytes: 0, moves: [] },
+      deduplication: { savedBytes: 3000, savedMonthlyCost: cost(3000, 0.0036) },
     });
   });
 

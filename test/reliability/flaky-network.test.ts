@@ -1,7 +1,8 @@
 // Mobile clients on a flaky network: every byte goes through a TCP proxy that, in episodes
 // between calm spells, cuts connections at random byte counts, stalls all traffic and slows to
-// modem speed. Twenty tus-js-client uploads (some in chunks, some whole, some checksummed) must
-// all end byte-identical with exactly one record each, and the server's memory must stay flat.
+// modem speed. Twenty tus-js-client uploads (some in chunks, some whole, some checksummed, some
+// over the IETF resumable upload draft) must all end byte-identical with exactly one record each,
+// and the server's memory must stay flat.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForFinal } from '../support/api.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -27,6 +28,8 @@ import {
 } from './support.js';
 
 const { files: FILES, minSize: MIN, maxSize: MAX, parallel: PARALLEL, bytesPerSecond: LINK_SPEED } = SCALE.flaky;
+/** The uploads made with the IETF resumable upload draft instead of tus. */
+const ietf = (i: number) => i % 5 === 4;
 
 describe('flaky network', () => {
   let db: TestDatabase;
@@ -75,7 +78,9 @@ describe('flaky network', () => {
           // checksum per chunk (a checksummed body cut short is dropped whole: it cannot be
           // verified, so only chunked clients checksum on a network like this).
           ...(i % 3 === 0 ? {} : { chunkSize: (i % 3 === 1 ? 512 : 1024) * KiB }),
-          ...(i % 3 === 2 ? { checksum: 'sha256' as const } : {}),
+          // Every fifth phone speaks the IETF draft (as URLSession does), tus-js-client's two
+          // modes in turn; the checksum extension is tus's.
+          ...(ietf(i) ? { protocol: i % 10 === 4 ? ('ietf-draft-05' as const) : ('ietf-draft-03' as const) } : i % 3 === 2 ? { checksum: 'sha256' as const } : {}),
         });
         uploads[i] = upload;
         await upload.done;
@@ -91,6 +96,8 @@ describe('flaky network', () => {
     console.log(`[reliability] flaky-network: ${chaos.episodes.length} episodes (${chaos.episodes.join(', ')}); proxy ${JSON.stringify(proxy.stats)}`);
     const recovered = uploads.filter((u) => u.networkErrors > 0).length;
     console.log(`[reliability] flaky-network: ${recovered}/${FILES} uploads recovered from cut connections; ${formatMiB(total)} in total`);
+    const ietfRecovered = uploads.filter((u, i) => ietf(i) && u.networkErrors > 0).length;
+    console.log(`[reliability] flaky-network: ${ietfRecovered}/${uploads.filter((_, i) => ietf(i)).length} IETF-draft uploads recovered from cut connections`);
     expect(uploads.flatMap((u) => u.regressions), 'acknowledged bytes lost').toEqual([]);
     expect(chaos.episodes.length).toBeGreaterThanOrEqual(5);
     expect(proxy.stats.cuts).toBeGreaterThan(0);
@@ -101,6 +108,7 @@ describe('flaky network', () => {
     const records = await timed('flaky-network: processing', () => Promise.all(ids.map((id) => waitForFinal(server!.url, id, { timeoutMs: 60_000 }))));
     for (const [i, record] of records.entries()) {
       expect(record.status, `upload ${i}`).toBe('ready');
+      expect(record.transport, `upload ${i}`).toBe(ietf(i) ? 'ietf' : 'tus');
       expect(record.size).toBe(sizes[i]);
       expect(record.sha256).toBe(sha256(uploads[i]!.data));
       expect((await downloadSha256(server.url, ids[i]!)).sha256).toBe(sha256(uploads[i]!.data));

@@ -8,8 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { start, type Running } from '../../src/start.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
 import { createBucket } from './moto.js';
 import { freePort, waitFor } from './ports.js';
 
@@ -59,10 +60,10 @@ export interface TestServer extends Running {
   env: Record<string, string>;
 }
 
-/** The server in this process. */
-export async function startServer(env: Record<string, string>): Promise<TestServer> {
+/** The server in this process; `logger` to read what it logs. */
+export async function startServer(env: Record<string, string>, logger?: Logger): Promise<TestServer> {
   const config = loadConfig(env);
-  const running = await start(config, createLogger(config.logLevel, { test: true }));
+  const running = await start(config, logger ?? createLogger(config.logLevel, { test: true }));
   if (!running.url) throw new Error('server did not listen');
   return { ...running, url: running.url, env };
 }
@@ -121,4 +122,50 @@ export async function spawnServer(env: Record<string, string>, port?: number): P
       return exited;
     },
   };
+}
+
+/**
+ * Kills a child server (SIGKILL unless told otherwise: no chance to clean up) and starts it again
+ * on the same port with the same environment, so clients keep their upload URLs.
+ */
+export async function restartServer(server: ChildServer, env: Record<string, string>, signal: NodeJS.Signals = 'SIGKILL'): Promise<ChildServer> {
+  await server.kill(signal);
+  return spawnServer(env, server.port);
+}
+
+/**
+ * Two servers in this process on one database (its own) and one storage: `a` runs the worker, `b`
+ * is an API instance (ROLE=api). `env` is theirs, to start a replacement; `stop` stops whichever
+ * `a` and `b` are then and drops the database.
+ */
+export interface TwoInstances {
+  db: TestDatabase;
+  env: Record<string, string>;
+  a: TestServer;
+  b: TestServer;
+  stop(): Promise<void>;
+}
+
+export async function startTwoInstances(storage: StorageKind): Promise<TwoInstances> {
+  const db = await createTestDatabase();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tusvault-two-'));
+  const env = await serverEnv({ databaseUrl: db.url, storage, dataDir });
+  const a = await startServer(env);
+  const b = await startServer({ ...env, ROLE: 'api' }).catch(async (error: unknown) => {
+    await a.stop();
+    await db.drop();
+    throw error;
+  });
+  const instances: TwoInstances = {
+    db,
+    env,
+    a,
+    b,
+    stop: async () => {
+      await instances.b.stop();
+      await instances.a.stop();
+      await db.drop();
+    },
+  };
+  return instances;
 }

@@ -3,6 +3,9 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { absorb, ARRIVAL_HEAD_BYTES, ArrivalDigests } from '../../src/storage/digesting-store.js';
+import { metadataFromHead } from '../../tasks/steps/metadata.js';
+import { metadataFromSummary, summarizeFirstBytes } from '../../tasks/steps/first-bytes.js';
+import { buildEseq, buildFseqV2, buildPng } from '../support/fixture-builders.js';
 
 /** Feeds `bytes` into the digest of `id` as one write at `offset` would; false if not hashed. */
 function write(digests: ArrivalDigests, id: string, offset: number, bytes: Buffer): boolean {
@@ -23,7 +26,7 @@ describe('ArrivalDigests', () => {
     const data = Buffer.from('hello, digest on arrival');
     expect(write(digests, 'u', 0, data.subarray(0, 5))).toBe(true);
     expect(write(digests, 'u', 5, data.subarray(5))).toBe(true);
-    expect(digests.take('u', data.length)).toEqual({ sha256: hex('sha256', data), md5: hex('md5', data), head: data });
+    expect(digests.take('u', data.length)).toEqual({ sha256: hex('sha256', data), md5: hex('md5', data), head: data, first: null });
     expect(digests.take('u', data.length)).toBeNull();
   });
 
@@ -86,5 +89,69 @@ describe('ArrivalDigests', () => {
     write(digests, 'gone', 0, Buffer.alloc(3));
     digests.drop('gone');
     expect(digests.take('gone', 3)).toBeNull();
+  });
+
+  it('summarises the head of an upload that outgrows the small files, then lets it go', () => {
+    const summaries: Buffer[] = [];
+    const digests = new ArrivalDigests({
+      headsUpTo: 2 * ARRIVAL_HEAD_BYTES,
+      maxHeads: 1,
+      summarizeHead: (head) => {
+        summaries.push(head);
+        return summarizeFirstBytes(head);
+      },
+    });
+    const data = buildFseqV2({ channels: 512, frames: 400 });
+    expect(data.length).toBeGreaterThan(2 * ARRIVAL_HEAD_BYTES);
+    write(digests, 'big', 0, data.subarray(0, 1000));
+    write(digests, 'big', 1000, data.subarray(1000, ARRIVAL_HEAD_BYTES + 5));
+    expect(summaries).toHaveLength(0);
+    write(digests, 'big', ARRIVAL_HEAD_BYTES + 5, data.subarray(ARRIVAL_HEAD_BYTES + 5));
+    expect(summaries).toEqual([data.subarray(0, ARRIVAL_HEAD_BYTES)]);
+    // Its head slot is free again for a small upload.
+    write(digests, 'small', 0, Buffer.alloc(1));
+    expect(digests.take('small', 1)?.head).toEqual(Buffer.alloc(1));
+    const taken = digests.take('big', data.length);
+    expect(taken).toMatchObject({ sha256: hex('sha256', data), md5: hex('md5', data), head: null });
+    expect(taken?.first).toEqual(summarizeFirstBytes(data.subarray(0, ARRIVAL_HEAD_BYTES)));
+  });
+
+  it('summarises nothing for an upload whose head was not kept', () => {
+    const digests = new ArrivalDigests({ headsUpTo: ARRIVAL_HEAD_BYTES, maxHeads: 0, summarizeHead: summarizeFirstBytes });
+    write(digests, 'big', 0, Buffer.alloc(2 * ARRIVAL_HEAD_BYTES));
+    expect(digests.take('big', 2 * ARRIVAL_HEAD_BYTES)).toMatchObject({ head: null, first: null });
+  });
+});
+
+describe('first bytes summarised on arrival', () => {
+  const head = (file: Buffer) => file.subarray(0, ARRIVAL_HEAD_BYTES);
+
+  it('give the metadata the head itself gives, the size check included', () => {
+    const file = buildFseqV2({ channels: 512, frames: 400 });
+    const first = summarizeFirstBytes(head(file));
+    expect(first.sniffed?.format).toBe('fseq');
+    expect(first.fseq).toMatchObject({ channelCount: 512, frameCount: 400 });
+    expect(metadataFromSummary('fseq', first, file.length)).toEqual(metadataFromHead('fseq', head(file), file.length));
+    // A file shorter than its header says: the same validation error, found with the stored size.
+    const short = metadataFromSummary('fseq', first, file.length - 7);
+    expect(short?.validationError).toBeTruthy();
+    expect(short).toEqual(metadataFromHead('fseq', head(file), file.length - 7));
+  });
+
+  it('carry why a header does not parse', () => {
+    const file = buildFseqV2({ channels: 512, frames: 400, lie: { headerLength: 9 } });
+    const first = summarizeFirstBytes(head(file));
+    expect(first.fseqError).toBeTruthy();
+    expect(metadataFromSummary('fseq', first, file.length)).toEqual(metadataFromHead('fseq', head(file), file.length));
+  });
+
+  it('leave ESEQ (its header needs the size) and other content to processing', () => {
+    const eseq = summarizeFirstBytes(head(buildEseq({ channels: 300, frames: 400 })));
+    expect(eseq).toEqual({ sniffed: expect.objectContaining({ format: 'eseq' }), fseq: null, fseqError: null });
+    expect(metadataFromSummary('fseq', eseq, 300 * 400 + 20)).toBeNull();
+    const png = summarizeFirstBytes(buildPng());
+    expect(png).toEqual({ sniffed: expect.objectContaining({ format: 'png' }), fseq: null, fseqError: null });
+    expect(metadataFromSummary('image', png, 1234)).toBeNull();
+    expect(metadataFromSummary('other', png, 1234)).toEqual({ metadata: null, validationError: null, metadataError: null });
   });
 });

@@ -2,7 +2,17 @@
 import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { completionHeader, declaredRepresentation, IetfProblem, interopVersionOf, parseAppend, parseCreation, PROBLEM_TYPES, requestCompletes } from '../../src/tus/ietf/headers.js';
+import {
+  completionHeader,
+  declaredRepresentation,
+  hasProgressInterims,
+  IetfProblem,
+  interopVersionOf,
+  parseAppend,
+  parseCreation,
+  PROBLEM_TYPES,
+  requestCompletes,
+} from '../../src/tus/ietf/headers.js';
 import { writeInterimResponse } from '../../src/tus/ietf/interim.js';
 
 const problemOf = (f: () => unknown): IetfProblem => {
@@ -19,6 +29,10 @@ describe('IETF draft headers', () => {
   it('knows interop versions 3 to 8 and nothing else', () => {
     for (const v of ['3', '4', '5', '6', '7', '8', ' 6 ']) expect(interopVersionOf({ 'upload-draft-interop-version': v })).toBe(Number(v));
     for (const v of ['2', '9', '03', 'x', '', undefined]) expect(interopVersionOf({ 'upload-draft-interop-version': v })).toBeNull();
+  });
+
+  it('sends progress 104s from interop 5 (draft -03) on, never before', () => {
+    expect([3, 4, 5, 6, 7, 8].filter((v) => hasProgressInterims(v as 3 | 4 | 5 | 6 | 7 | 8))).toEqual([5, 6, 7, 8]);
   });
 
   it('reads completion per version: Upload-Incomplete (inverted) for 3, Upload-Complete after', () => {

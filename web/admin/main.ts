@@ -1,10 +1,12 @@
 // The admin dashboard (/admin, role admin): the analytics API (src/http/routes/admin-analytics.ts)
-// as tiles, uPlot charts and tables over a chosen window, refreshed while open, plus the routine
+// as tiles, uPlot charts (each with its numbers as a table) and breakdown tables with bars over a
+// chosen window, refreshed while open, plus the routine
 // actions (lifecycle cleanup, an owner's quota, finding any file by id or sha256). Same token
 // handling as the upload page.
 import { ApiError, api, getToken, loadConfig, setToken } from '../src/api.js';
 import { formatBytes, formatNumber } from '../src/format.js';
 import { drawChart } from './charts.js';
+import { fillBars, fillRows } from './tables.js';
 import './styles.css';
 
 interface UploadStats {
@@ -22,6 +24,9 @@ interface QueueStats {
   running: number;
   retrying: number;
   failed: number;
+  uploadsProcessing: number;
+  byStep: Record<string, { pending: number; running: number; retrying: number; failed: number }>;
+  failedJobs: Array<{ task: string; key: string | null; attempts: number; lastError: string | null }>;
 }
 interface Failures {
   reasons: Array<{ status: string; reason: string; count: number }>;
@@ -29,20 +34,51 @@ interface Failures {
 interface TopUploaders {
   owners: Array<{ ownerId: string; readyFiles: number; bytes: number }>;
 }
+interface Series {
+  buckets: Array<{
+    start: string;
+    total: number;
+    succeeded: number;
+    failed: number;
+    successRate: number | null;
+    bytesStored: number;
+    dedupBytes: number;
+    readyFiles: number;
+    readyP50Ms: number | null;
+    readyP95Ms: number | null;
+  }>;
+}
+interface Storage {
+  byKind: Array<{ kind: string; files: number; bytes: number; storedBytes: number }>;
+  byOwner: Array<{ ownerId: string; files: number; bytes: number }>;
+}
+interface Quarantine {
+  files: Array<{ id: string; ownerId: string; filename: string; signature: string | null; at: string | null }>;
+}
+interface Tiers {
+  tiers: Array<{ tier: string; objects: number; bytes: number }>;
+}
 
+// Each window's bucket count: the series' resolution (5 min, 1 h, 6 h, 1 day).
 const WINDOWS: Record<string, { ms: number; buckets: number }> = {
   '1h': { ms: 3_600_000, buckets: 12 },
   '24h': { ms: 86_400_000, buckets: 24 },
-  '7d': { ms: 7 * 86_400_000, buckets: 14 },
-  '30d': { ms: 30 * 86_400_000, buckets: 15 },
+  '7d': { ms: 7 * 86_400_000, buckets: 28 },
+  '30d': { ms: 30 * 86_400_000, buckets: 30 },
 };
 const REFRESH_MS = 15_000;
+const BLUE = '#2f6fde';
+const ORANGE = '#c2410c';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const body = (table: string) => $<HTMLTableElement>(table).tBodies[0]!;
 let current = '24h';
 let timer: number | undefined;
 
 const range = (start: number, end: number) => `start=${encodeURIComponent(new Date(start).toISOString())}&end=${encodeURIComponent(new Date(end).toISOString())}`;
+const percent = (rate: number) => `${(rate * 100).toFixed(1)} %`;
+const duration = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`);
+const dash = <T>(value: T | null, format: (v: T) => string) => (value === null ? '–' : format(value));
 
 function show(state: 'auth' | 'admin-only' | 'dashboard' | 'error', message = ''): void {
   $('auth').hidden = state !== 'auth';
@@ -52,50 +88,112 @@ function show(state: 'auth' | 'admin-only' | 'dashboard' | 'error', message = ''
   $('error').textContent = message;
 }
 
-function rows(table: string, cells: string[][]): void {
-  const body = $(table).querySelector('tbody')!;
-  body.replaceChildren(
-    ...cells.map((row) => {
-      const tr = document.createElement('tr');
-      for (const text of row) tr.append(Object.assign(document.createElement('td'), { textContent: text }));
-      return tr;
-    }),
-  );
+function rows(table: string, cells: string[][], empty?: string): void {
+  fillRows(body(table), cells, empty);
+}
+
+function drawSeries(series: Series): void {
+  const { buckets } = series;
+  const times = buckets.map((b) => Math.round(Date.parse(b.start) / 1000));
+  const from = buckets.map((b) => new Date(b.start).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }));
+  const count = (v: number) => formatNumber(Math.round(v));
+  const size = (v: number) => formatBytes(Math.round(v));
+
+  drawChart($('chart-uploads'), { times, lines: [{ label: 'Uploads', values: buckets.map((b) => b.total), color: BLUE }], format: count });
+  rows('chart-uploads-numbers', buckets.map((b, i) => [from[i]!, formatNumber(b.total), formatNumber(b.succeeded), formatNumber(b.failed)]));
+  drawChart($('chart-bytes'), { times, lines: [{ label: 'Bytes stored', values: buckets.map((b) => b.bytesStored), color: BLUE }], format: size });
+  rows('chart-bytes-numbers', buckets.map((b, i) => [from[i]!, formatBytes(b.bytesStored)]));
+  drawChart($('chart-success'), { times, lines: [{ label: 'Success rate', values: buckets.map((b) => b.successRate), color: BLUE }], format: percent, max: 1 });
+  rows('chart-success-numbers', buckets.map((b, i) => [from[i]!, dash(b.successRate, percent)]));
+  drawChart($('chart-latency'), {
+    times,
+    lines: [
+      { label: 'p50', values: buckets.map((b) => b.readyP50Ms), color: BLUE },
+      { label: 'p95', values: buckets.map((b) => b.readyP95Ms), color: ORANGE },
+    ],
+    format: duration,
+  });
+  rows('chart-latency-numbers', buckets.map((b, i) => [from[i]!, formatNumber(b.readyFiles), dash(b.readyP50Ms, duration), dash(b.readyP95Ms, duration)]));
+  drawChart($('chart-dedup'), { times, lines: [{ label: 'Saved', values: buckets.map((b) => b.dedupBytes), color: BLUE }], format: size });
+  rows('chart-dedup-numbers', buckets.map((b, i) => [from[i]!, formatBytes(b.dedupBytes)]));
 }
 
 async function refresh(): Promise<void> {
   const end = Date.now();
   const { ms, buckets } = WINDOWS[current]!;
   const start = end - ms;
-  const step = ms / buckets;
-  const edges = Array.from({ length: buckets }, (_, i) => start + i * step);
-  const [uploads, queue, failures, top, duplicates, series] = await Promise.all([
-    api<UploadStats>(`api/admin/analytics/uploads?${range(start, end)}`),
+  const window = range(start, end);
+  const [uploads, queue, failures, top, duplicates, series, storage, quarantine, tiers] = await Promise.all([
+    api<UploadStats>(`api/admin/analytics/uploads?${window}`),
     api<QueueStats>('api/admin/analytics/queue'),
-    api<Failures>(`api/admin/analytics/failures?${range(start, end)}`),
-    api<TopUploaders>(`api/admin/analytics/top-uploaders?${range(start, end)}&limit=10`),
+    api<Failures>(`api/admin/analytics/failures?${window}`),
+    api<TopUploaders>(`api/admin/analytics/top-uploaders?${window}&limit=10`),
     api<{ bytesSaved: number }>('api/admin/duplicates?limit=1'),
-    Promise.all(edges.map((from) => api<UploadStats>(`api/admin/analytics/uploads?${range(from, Math.min(end, from + step))}`))),
+    api<Series>(`api/admin/analytics/series?${window}&buckets=${buckets}`),
+    api<Storage>('api/admin/analytics/storage?limit=10'),
+    api<Quarantine>('api/admin/analytics/quarantine?limit=20'),
+    api<Tiers>('api/admin/analytics/tiers'),
   ]);
+  const dashboard = $('dashboard');
+  dashboard.dataset.start = new Date(start).toISOString();
+  dashboard.dataset.end = new Date(end).toISOString();
+  $('window-range').textContent = `${new Date(start).toLocaleString()} – ${new Date(end).toLocaleString()}`;
 
   $('tile-total').textContent = formatNumber(uploads.total);
-  $('tile-success').textContent = uploads.successRate === null ? '–' : `${(uploads.successRate * 100).toFixed(1)} %`;
+  $('tile-success').textContent = dash(uploads.successRate, percent);
   $('tile-bytes').textContent = formatBytes(uploads.bytesStored);
   $('tile-in-progress').textContent = formatNumber(uploads.inProgress);
   $('tile-pending').textContent = formatNumber(queue.pending);
   $('tile-running').textContent = formatNumber(queue.running);
   $('tile-retrying').textContent = formatNumber(queue.retrying);
+  $('tile-processing').textContent = formatNumber(queue.uploadsProcessing);
   $('tile-failed-jobs').textContent = formatNumber(queue.failed);
   $('tile-infected').textContent = formatNumber(uploads.byStatus.infected ?? 0);
   $('tile-dedup').textContent = formatBytes(duplicates.bytesSaved);
 
-  const times = edges.map((t) => Math.round(t / 1000));
-  drawChart($('chart-uploads'), { label: 'Uploads', times, values: series.map((s) => s.total), format: (v) => formatNumber(Math.round(v)) });
-  drawChart($('chart-bytes'), { label: 'Bytes stored', times, values: series.map((s) => s.bytesStored), format: (v) => formatBytes(Math.round(v)) });
+  drawSeries(series);
 
-  rows('scans', Object.entries(uploads.scans).map(([verdict, count]) => [verdict, formatNumber(count)]));
-  rows('failures', failures.reasons.map((r) => [r.status, r.reason, formatNumber(r.count)]));
-  rows('uploaders', top.owners.map((o) => [o.ownerId, formatNumber(o.readyFiles), formatBytes(o.bytes)]));
+  fillBars(
+    body('failures'),
+    failures.reasons.map((r) => ({ cells: [`${r.status}: ${r.reason}`, formatNumber(r.count)], value: r.count, label: `${r.status}, ${r.reason}: ${r.count}` })),
+    'No failures in this window.',
+  );
+  fillBars(
+    body('scans'),
+    Object.entries(uploads.scans).map(([verdict, count]) => ({ cells: [verdict, formatNumber(count)], value: count, label: `${verdict}: ${count}` })),
+    'No uploads in this window.',
+  );
+  fillBars(
+    body('uploaders'),
+    top.owners.map((o) => ({ cells: [o.ownerId, formatNumber(o.readyFiles), formatBytes(o.bytes)], value: o.bytes, label: `${o.ownerId}: ${formatBytes(o.bytes)}` })),
+    'No uploads in this window.',
+  );
+  fillBars(
+    body('storage-kind'),
+    storage.byKind.map((k) => ({
+      cells: [k.kind, formatNumber(k.files), formatBytes(k.bytes), formatBytes(k.storedBytes)],
+      value: k.bytes,
+      label: `${k.kind}: ${formatBytes(k.bytes)}`,
+    })),
+    'Nothing stored.',
+  );
+  fillBars(
+    body('storage-owner'),
+    storage.byOwner.map((o) => ({ cells: [o.ownerId, formatNumber(o.files), formatBytes(o.bytes)], value: o.bytes, label: `${o.ownerId}: ${formatBytes(o.bytes)}` })),
+    'Nothing stored.',
+  );
+  fillBars(
+    body('tiers'),
+    tiers.tiers.map((t) => ({ cells: [t.tier, formatNumber(t.objects), formatBytes(t.bytes)], value: t.bytes, label: `${t.tier}: ${formatBytes(t.bytes)}` })),
+    'Nothing stored.',
+  );
+  rows('quarantine', quarantine.files.map((f) => [f.id, f.ownerId, f.filename, f.signature ?? '–', f.at ? new Date(f.at).toLocaleString() : '–']), 'No infected files.');
+  rows(
+    'queue-steps',
+    Object.entries(queue.byStep).map(([step, n]) => [step, formatNumber(n.pending), formatNumber(n.running), formatNumber(n.retrying), formatNumber(n.failed)]),
+    'No jobs queued.',
+  );
+  rows('failed-jobs', queue.failedJobs.map((j) => [j.task, j.key ?? '–', formatNumber(j.attempts), j.lastError ?? '–']), 'No failed jobs.');
   $('updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
 }
 

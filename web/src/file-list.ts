@@ -11,6 +11,7 @@ import {
   STATUS_LABELS,
   type FileRecord,
 } from './format.js';
+import { Previews } from './previews.js';
 
 export interface FileListElements {
   list: HTMLUListElement;
@@ -61,6 +62,7 @@ export class FileList {
   private generation = 0;
   /** Files whose delete the user asked for here and that have not gone from the list yet. */
   private readonly deleting = new Set<string>();
+  private readonly previews = new Previews();
 
   constructor(
     private readonly els: FileListElements,
@@ -112,6 +114,7 @@ export class FileList {
   }
 
   clear(): void {
+    for (const id of this.files.keys()) this.previews.forget(id);
     this.files.clear();
     this.items.clear();
     this.els.list.replaceChildren();
@@ -271,6 +274,7 @@ export class FileList {
       item !== undefined && (item.contains(focus) || (this.deleting.has(id) && (focus === null || focus === document.body)));
     const next = refocus ? ((item.nextElementSibling ?? item.previousElementSibling) as HTMLElement | null) : null;
     this.deleting.delete(id);
+    this.previews.forget(id);
     this.files.delete(id);
     item?.remove();
     this.items.delete(id);
@@ -324,6 +328,8 @@ export class FileList {
     if (file.metadataError && file.status === 'ready') {
       parts.push(el('p', { class: 'file-note' }, `Metadata could not be read: ${file.metadataError}`));
     }
+
+    parts.push(this.previews.slot(file));
 
     const meta = metadataItems(file);
     if (meta.length > 0) {

@@ -1,7 +1,9 @@
 // `tusvault check`: is this configuration usable? Config, database, storage and clamd, each probed
 // with a bound; the exit code says whether all passed.
 import { EXIT, parseCommandArgs, positionals, type Command } from '../command.js';
-import { cliContext, configuredScanner, openDatabase, openStorage } from '../context.js';
+import { probe } from '../../probe.js';
+import { configuredScanner } from '../../scan/configured.js';
+import { cliContext, openDatabase, openStorage } from '../context.js';
 import { printLines } from '../format.js';
 
 const help = `Usage: tusvault check
@@ -14,18 +16,9 @@ const TIMEOUT_MS = 10_000;
 
 type Outcome = { status: 'ok' | 'FAIL' | 'skip'; detail: string };
 
-async function probe(run: () => Promise<string>): Promise<Outcome> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS);
-    });
-    return { status: 'ok', detail: await Promise.race([run(), timeout]) };
-  } catch (error) {
-    return { status: 'FAIL', detail: (error as Error)?.message || String(error) };
-  } finally {
-    clearTimeout(timer);
-  }
+async function bounded(run: () => Promise<string>): Promise<Outcome> {
+  const outcome = await probe(run, TIMEOUT_MS);
+  return outcome.ok ? { status: 'ok', detail: outcome.value } : { status: 'FAIL', detail: outcome.error };
 }
 
 export const checkCommand: Command = {
@@ -39,7 +32,7 @@ export const checkCommand: Command = {
 
     results.push([
       'database',
-      await probe(async () => {
+      await bounded(async () => {
         const open = await openDatabase(context);
         try {
           const [row] = await open.database.sql<{ version: string }[]>`select current_setting('server_version') as version`;
@@ -51,17 +44,17 @@ export const checkCommand: Command = {
     ]);
     results.push([
       'storage',
-      await probe(async () => {
+      await bounded(async () => {
         await (await openStorage(context)).ping();
         return config.storage === 's3' ? `s3 bucket ${config.s3.bucket}${config.s3.endpoint ? ` at ${config.s3.endpoint}` : ''}` : `files under ${config.fileStorageDir}`;
       }),
     ]);
-    const scanner = configuredScanner(context);
+    const scanner = configuredScanner(config);
     const where = config.clamav.socket ?? `${config.clamav.host}:${config.clamav.port}`;
     results.push([
       'clamd',
       scanner
-        ? await probe(async () => {
+        ? await bounded(async () => {
             await scanner.ping();
             return `answers at ${where}`;
           })

@@ -1,8 +1,8 @@
-// `tusvault files ls|show`: files as the files API lists them (src/db/files.ts), for an operator.
-import { LOCAL_PRINCIPAL } from '../../auth/principal.js';
+// `tusvault files ls|show`: files as the files API lists them (src/db/files.ts), for an operator:
+// every owner's, or one owner's with --owner.
 import { KINDS, type Kind } from '../../config/index.js';
 import { toFileRecord, type FileRecordData } from '../../db/file-record.js';
-import { listOwnedFiles } from '../../db/files.js';
+import { listFilesForAdmin } from '../../db/files.js';
 import { findBlob } from '../../db/processing.js';
 import { UPLOAD_STATUSES, type UploadStatus } from '../../db/schema.js';
 import { findUpload } from '../../db/uploads.js';
@@ -16,8 +16,8 @@ const LISTED_STATUSES = UPLOAD_STATUSES.filter((s): s is Exclude<UploadStatus, '
 const help = `Usage: tusvault files ls [--owner <owner>] [--status <status>] [--kind <kind>] [--limit <n>] [--json]
        tusvault files show <id> [--json]
 
-ls     an owner's files, newest first (--owner is required with AUTH_MODE=jwt; with
-       AUTH_MODE=none it defaults to the single local owner)
+ls     files of every owner, newest first (an operator's view; deleted files are left out)
+         --owner    only this owner's files
          --status   ${LISTED_STATUSES.join(', ')}
          --kind     ${KINDS.join(', ')}
          --limit    how many (1 to 1000, default 50)
@@ -59,19 +59,22 @@ async function list(args: string[]): Promise<number> {
   const limit = Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit: expected a whole number from 1 to 1000', 'files');
 
-  const context = cliContext();
-  const ownerId = values.owner ?? (context.config.auth.mode === 'none' ? LOCAL_PRINCIPAL.ownerId : undefined);
-  if (ownerId === undefined) throw new UsageError('--owner <owner> is required (AUTH_MODE=jwt has many owners)', 'files');
-  if (!OwnerIdParams.safeParse({ ownerId }).success) throw new UsageError('--owner: not an owner id', 'files');
+  const ownerId = values.owner;
+  if (ownerId !== undefined && !OwnerIdParams.safeParse({ ownerId }).success) throw new UsageError('--owner: not an owner id', 'files');
 
-  const page = await withDatabase(context, ({ db }) => listOwnedFiles(db, { ownerId, status, kind, limit }));
+  const page = await withDatabase(cliContext(), ({ db }) => listFilesForAdmin(db, { ownerId, status, kind, limit }));
   const files = page.rows.map(toFileRecord);
   if (values.json) {
     printJson(files);
   } else if (files.length === 0) {
-    printLines([`no files for ${ownerId}${status ? ` with status ${status}` : ''}`]);
+    printLines([`no files${ownerId === undefined ? '' : ` for ${ownerId}`}${status ? ` with status ${status}` : ''}${kind ? ` of kind ${kind}` : ''}`]);
   } else {
-    printLines(table(['ID', 'STATUS', 'KIND', 'SIZE', 'CREATED', 'NAME'], files.map((f) => [f.id, f.status, f.kind, bytes(f.size), f.createdAt, f.filename])));
+    printLines(
+      table(
+        ['ID', 'OWNER', 'STATUS', 'KIND', 'SIZE', 'CREATED', 'NAME'],
+        files.map((f) => [f.id, f.ownerId, f.status, f.kind, bytes(f.size), f.createdAt, f.filename]),
+      ),
+    );
     if (page.next) printLines([`… more: raise --limit (showing ${files.length})`]);
   }
   return EXIT.ok;

@@ -2,7 +2,7 @@
 import { runCleanup, type CategoryReport, type CleanupReport } from '../../lifecycle/cleanup.js';
 import { EXIT, parseCommandArgs, positionals, type Command } from '../command.js';
 import { cliContext, openStorage, withDatabase } from '../context.js';
-import { bytes, printJson, printLines, progress } from '../format.js';
+import { bytes, printJson, printLines, withProgress } from '../format.js';
 
 const help = `Usage: tusvault lifecycle [--dry-run] [--json]
 
@@ -13,7 +13,9 @@ storage classes (TIER_INFREQUENT_AFTER, TIER_ARCHIVE_AFTER). Every removal and m
 
 Options:
   --dry-run   list exactly what a run would remove now, and remove nothing
-  --json      print the report as JSON`;
+  --json      print the report as JSON
+
+Progress goes to stderr (a line every few seconds while the sweep runs); the report to stdout.`;
 
 const CATEGORIES: Array<[keyof Omit<CleanupReport, 'dryRun' | 'startedAt'>, string]> = [
   ['expired', 'expired uploads'],
@@ -49,10 +51,13 @@ export const lifecycleCommand: Command = {
     positionals('lifecycle', rest, []);
     const context = cliContext();
     const storage = await openStorage(context);
-    const report = await withDatabase(context, (database) => {
-      progress(values['dry-run'] ? 'planning the lifecycle sweep (dry run) …' : 'running the lifecycle sweep …');
-      return runCleanup({ db: database.db, storage, logger: context.logger }, context.config, { dryRun: values['dry-run'] });
-    });
+    const report = await withDatabase(context, (database) =>
+      withProgress(
+        values['dry-run'] ? 'planning the lifecycle sweep (dry run)' : 'running the lifecycle sweep',
+        () => runCleanup({ db: database.db, storage, logger: context.logger }, context.config, { dryRun: values['dry-run'] }),
+        (done) => `${CATEGORIES.reduce((n, [key]) => n + done[key].count, 0)} ${done.dryRun ? 'to remove' : 'removed'}, ${done.tierMoves.count} tier ${done.dryRun ? 'moves planned' : 'moves'}`,
+      ),
+    );
     if (values.json) printJson(report);
     else printLines(describeCleanup(report));
     return EXIT.ok;

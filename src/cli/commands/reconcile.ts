@@ -1,8 +1,9 @@
 // `tusvault reconcile`: the repair pass the worker runs every minute (tasks/reconcile.ts).
 import { reconcile } from '../../../tasks/reconcile.js';
 import { EXIT, parseCommandArgs, positionals, type Command } from '../command.js';
-import { cliContext, configuredScanner, openStorage, withDatabase } from '../context.js';
-import { printJson, printLines, progress } from '../format.js';
+import { configuredScanner } from '../../scan/configured.js';
+import { cliContext, openStorage, withDatabase } from '../context.js';
+import { printJson, printLines, withProgress } from '../format.js';
 
 const help = `Usage: tusvault reconcile [--json]
 
@@ -11,7 +12,9 @@ by dead workers back to the queue, finishes uploads whose bytes all arrived but 
 ran, and re-enqueues processing that has no job left (all older than RECONCILE_AFTER).
 
 Options:
-  --json   print the report as JSON`;
+  --json   print the report as JSON
+
+Progress goes to stderr (a line every few seconds while it runs); the report to stdout.`;
 
 export const reconcileCommand: Command = {
   name: 'reconcile',
@@ -21,10 +24,13 @@ export const reconcileCommand: Command = {
     positionals('reconcile', rest, []);
     const context = cliContext();
     const storage = await openStorage(context);
-    const report = await withDatabase(context, (database) => {
-      progress('reconciling …');
-      return reconcile({ db: database.db, sql: database.sql, storage, config: context.config, logger: context.logger, scanner: configuredScanner(context) });
-    });
+    const report = await withDatabase(context, (database) =>
+      withProgress(
+        'reconciling',
+        () => reconcile({ db: database.db, sql: database.sql, storage, config: context.config, logger: context.logger, scanner: configuredScanner(context.config) }),
+        (done) => `${done.unlockedWorkers.length + done.finished.length + done.requeued.length} repaired`,
+      ),
+    );
     if (values.json) {
       printJson(report);
     } else {

@@ -1,12 +1,15 @@
-// Admin analytics (role "admin"): uploads, the processing queue, failures, top uploaders and
-// de-duplication savings, all computed in PostgreSQL.
+// Admin analytics (role "admin"): uploads, the processing queue, failures, top uploaders,
+// de-duplication savings, series over time, storage breakdowns and the quarantine, all computed in
+// PostgreSQL.
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Db } from '../../db/client.js';
+import { quarantineList, readyLatencySeries, storageByKind, storageByOwner, uploadSeries } from '../../db/analytics-series.js';
 import { duplicateGroups, failureAnalytics, queueAnalytics, topUploaders, uploadAnalytics, type Window } from '../../db/analytics.js';
 import { STORAGE_TIERS } from '../../db/schema.js';
-import { tierTotals } from '../../db/tiers.js';
+import { tierAnalytics, type TierPolicy } from '../../lifecycle/tiers.js';
+import type { ObjectStorage } from '../../storage/types.js';
 import { badRequest } from '../../errors.js';
 import { requireAdmin } from '../auth-hooks.js';
 import { ErrorBody, errorResponses } from '../schemas.js';
@@ -54,10 +57,17 @@ function windowOf(query: z.infer<typeof WindowQuery>): Window {
   return { start, end };
 }
 
+// The series' resolution: enough for a chart, bounded so one request stays one cheap query.
+const MAX_BUCKETS = 200;
+
 const Counts = z.object({ pending: z.number(), running: z.number(), retrying: z.number(), failed: z.number() });
 const responses = { 403: ErrorBody, ...errorResponses };
 
-export const adminAnalyticsRoutes: FastifyPluginAsync<{ db: Db }> = async (plugin, { db }) => {
+// The tier analytics use the policy (prices, the next sweep's moves) and the storage's classes.
+export const adminAnalyticsRoutes: FastifyPluginAsync<{ db: Db; tiers: TierPolicy; storage: ObjectStorage }> = async (
+  plugin,
+  { db, tiers, storage },
+) => {
   const app = plugin.withTypeProvider<ZodTypeProvider>();
   app.addHook('preHandler', requireAdmin);
 
@@ -92,20 +102,125 @@ export const adminAnalyticsRoutes: FastifyPluginAsync<{ db: Db }> = async (plugi
   );
 
   app.get(
-    '/admin/analytics/tiers',
+    '/admin/analytics/series',
     {
       schema: {
         tags: ['admin'],
-        summary: 'What is stored in each storage tier: objects (shared content once), their bytes, the files using them',
+        summary: 'A window cut into equal buckets: uploads, success rate, bytes stored, bytes saved by de-duplication (by creation), finish → ready latency p50/p95 (by readiness)',
+        querystring: WindowQuery.extend({ buckets: z.coerce.number().int().min(1).max(MAX_BUCKETS).default(24).describe('How many equal slices of the window') }),
         response: {
           200: z.object({
-            tiers: z.array(z.object({ tier: z.enum(STORAGE_TIERS), objects: z.number(), bytes: z.number(), files: z.number() })),
+            start: z.string(),
+            end: z.string(),
+            bucketSeconds: z.number(),
+            buckets: z.array(
+              z.object({
+                start: z.string(),
+                total: z.number(),
+                succeeded: z.number(),
+                failed: z.number(),
+                successRate: z.number().nullable().describe('ready / (ready + rejected, infected, failed); null when none reached a verdict'),
+                bytesStored: z.number(),
+                dedupBytes: z.number().describe('Bytes of ready files whose content was already stored (not stored twice)'),
+                readyFiles: z.number(),
+                readyP50Ms: z.number().nullable(),
+                readyP95Ms: z.number().nullable(),
+              }),
+            ),
           }),
           ...responses,
         },
       },
     },
-    async () => ({ tiers: await tierTotals(db) }),
+    async (request) => {
+      const window = windowOf(request.query);
+      const buckets = { ...window, count: request.query.buckets };
+      const [uploads, latency] = await Promise.all([uploadSeries(db, buckets), readyLatencySeries(db, buckets)]);
+      const width = (window.end.getTime() - window.start.getTime()) / buckets.count;
+      return {
+        start: window.start.toISOString(),
+        end: window.end.toISOString(),
+        bucketSeconds: width / 1000,
+        buckets: uploads.map((bucket, i) => ({ start: new Date(window.start.getTime() + i * width).toISOString(), ...bucket, ...latency[i]! })),
+      };
+    },
+  );
+
+  app.get(
+    '/admin/analytics/storage',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'What is stored now (ready files): by kind (with the bytes shared content takes once) and by owner (the quota usage, most bytes first)',
+        querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(10).describe('How many owners') }),
+        response: {
+          200: z.object({
+            byKind: z.array(z.object({ kind: z.string(), files: z.number(), bytes: z.number(), storedBytes: z.number() })),
+            byOwner: z.array(z.object({ ownerId: z.string(), files: z.number(), bytes: z.number() })),
+          }),
+          ...responses,
+        },
+      },
+    },
+    async (request) => {
+      const [byKind, byOwner] = await Promise.all([storageByKind(db), storageByOwner(db, request.query.limit)]);
+      return { byKind, byOwner };
+    },
+  );
+
+  app.get(
+    '/admin/analytics/quarantine',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Infected files (the quarantine) with the signature clamd found, newest first',
+        querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(20) }),
+        response: {
+          200: z.object({
+            files: z.array(
+              z.object({ id: z.string(), ownerId: z.string(), filename: z.string(), size: z.number(), signature: z.string().nullable(), at: z.string().nullable() }),
+            ),
+          }),
+          ...responses,
+        },
+      },
+    },
+    async (request) => ({ files: await quarantineList(db, request.query.limit) }),
+  );
+
+  app.get(
+    '/admin/analytics/tiers',
+    {
+      schema: {
+        tags: ['admin'],
+        summary:
+          'What is stored in each storage tier (objects, shared content once; bytes; files) and its estimated monthly cost ' +
+          '(TIER_PRICE_*, USD per GiB-month), the moves the next sweep would make, and what de-duplication saves',
+        response: {
+          200: z.object({
+            tiers: z.array(
+              z.object({
+                tier: z.enum(STORAGE_TIERS),
+                objects: z.number(),
+                bytes: z.number(),
+                files: z.number(),
+                pricePerGibMonth: z.number(),
+                monthlyCost: z.number(),
+              }),
+            ),
+            monthlyCost: z.number(),
+            candidates: z.object({
+              count: z.number(),
+              bytes: z.number(),
+              moves: z.array(z.object({ sha256: z.string(), bytes: z.number(), from: z.enum(STORAGE_TIERS), to: z.enum(STORAGE_TIERS) })),
+            }),
+            deduplication: z.object({ savedBytes: z.number(), savedMonthlyCost: z.number() }),
+          }),
+          ...responses,
+        },
+      },
+    },
+    async () => tierAnalytics(db, tiers, storage.classes, new Date()),
   );
 
   app.get(

@@ -1,7 +1,8 @@
 // Server-Sent Events: live progress and status of one file, or of all of an owner's files.
 // Events: `snapshot` (the file record, plus `offset` while uploading), `progress` ({id, offset,
 // size}) while bytes arrive (also when another server process receives them), `status` (the
-// fresh record) on every status change. A single-file stream ends after a final status.
+// fresh record) on every status change. A single-file stream ends after a final status, except
+// for an archived file without a restored copy: it ends after `restored` (the record, readable again).
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -21,6 +22,10 @@ export interface EventsRoutesOptions {
 }
 
 const HEARTBEAT_MS = 15_000;
+
+/** A ready file whose bytes are archived and not restored: its stream waits for `restored`. */
+const awaitsRestore = (record: { storageTier: string; restoredUntil: string | null }) =>
+  record.storageTier === 'archive' && (record.restoredUntil === null || Date.parse(record.restoredUntil) <= Date.now());
 
 /** Opens an event stream on the raw response; returns a writer and a close hook. */
 function openStream(request: FastifyRequest, reply: FastifyReply) {
@@ -100,15 +105,15 @@ export const eventsRoutes: FastifyPluginAsync<EventsRoutesOptions> = async (plug
             // Changes committed together (a small file settled as it finished) notify together:
             // the record already shows the later one, whose own notice follows.
             if (record && record.status !== event.status) return;
-            stream.send('status', record ?? { id, status: event.status });
-            if (!record || FINAL_STATUSES.includes(event.status as UploadStatus)) stream.close();
+            stream.send(event.type === 'restored' ? 'restored' : 'status', record ?? { id, status: event.status });
+            if (!record || (FINAL_STATUSES.includes(event.status as UploadStatus) && !awaitsRestore(record))) stream.close();
           });
         }),
       );
       const first = await snapshot(id, ownerId);
       if (!first) return stream.close();
       stream.send('snapshot', first);
-      if (FINAL_STATUSES.includes(first.status)) stream.close();
+      if (FINAL_STATUSES.includes(first.status) && !awaitsRestore(first)) stream.close();
     },
   );
 

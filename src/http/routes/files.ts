@@ -64,7 +64,8 @@ export const filesRoutes: FastifyPluginAsync<FilesRoutesOptions> = async (plugin
 
   /** Starts (or joins) the restore of an archived blob. */
   const restore = (blob: BlobRow, actor: string): Promise<RestoreState> => {
-    // Only S3 archives: an archived blob on storage without classes means STORAGE changed since.
+    // S3, or disk with an archive bucket: an archived blob on storage without classes means the
+    // storage settings changed since (STORAGE, or ARCHIVE_S3_* removed).
     if (!storage.classes) throw unavailable('ARCHIVE_UNAVAILABLE', 'the file is archived in a bucket this server is not configured for');
     return startRestore({ db, classes: storage.classes }, blob, tiers, actor);
   };

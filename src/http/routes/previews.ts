@@ -29,7 +29,9 @@ const PreviewList = z
         name: z.string().describe('What GET /api/files/{id}/previews/{name} takes, e.g. lightmap.png'),
         kind: z
           .string()
-          .describe('FSEQ: lightmap (PNG, time × channels), brightness (JSON, per frame); audio: peaks (JSON, audiowaveform min/max pairs), waveform (PNG)'),
+          .describe(
+            'FSEQ: lightmap (PNG, time × channels), brightness (JSON, per frame); audio: peaks (JSON, audiowaveform min/max pairs), waveform (PNG); image: thumbnail-256, thumbnail-1024 (WebP, long side)',
+          ),
         size: z.number().int(),
         contentType: z.string(),
       }),

@@ -5,6 +5,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { DeclaredFile, DirectUploads } from '../../direct/direct-uploads.js';
+import type { Logger } from '../../logger.js';
 import { ErrorBody, errorResponses } from '../schemas.js';
 
 export interface S3DirectRoutesOptions {
@@ -71,6 +72,11 @@ function declared(body: { filename?: string | undefined; type?: string | undefin
 
 export const s3DirectRoutes: FastifyPluginAsync<S3DirectRoutesOptions> = async (plugin, { direct }) => {
   const app = plugin.withTypeProvider<ZodTypeProvider>();
+  // Every log line of these requests (Fastify's included) says which upload protocol they are.
+  app.addHook('onRequest', async (request) => {
+    // Fastify's logger type leaves out pino's setBindings, which the request's child logger has.
+    (request.log as Partial<Pick<Logger, 'setBindings'>>).setBindings?.({ protocol: 's3-direct' });
+  });
   const tags = ['direct-to-bucket'];
 
   app.post(

@@ -23,6 +23,7 @@ import { removeRequestHeader, setRequestHeader } from '../request-headers.js';
 import {
   completionHeader,
   declaredRepresentation,
+  hasProgressInterims,
   hasUploadLimit,
   IetfProblem,
   parseAppend,
@@ -42,6 +43,10 @@ export interface IetfRequest {
   preflight?: (upload: UploadRow) => Response | null;
   /** Runs once the upload exists, before a byte of the body is stored. */
   beforeStore?: (uploadId: string) => void;
+  /** The durable offset while the body is stored. */
+  durableProgress?: (offset: number) => void;
+  /** The request completes an upload of unknown length with what its body brings. */
+  completeWithArrival?: boolean;
 }
 
 /** The tus path's answer, and the context it decided (null when it answered before deciding). */
@@ -92,6 +97,12 @@ export function tusMayContinue(method: string, upload: UploadRow): AppError | nu
 
 const b64 = (value: string) => Buffer.from(value, 'utf8').toString('base64');
 
+/** The length the endpoint declared when a request completed an upload with what arrived. */
+function declaredOnArrival(response: Response): number | null {
+  const header = response.headers.get('Upload-Length');
+  return header === null ? null : Number(header);
+}
+
 export interface IetfHandler {
   handle<R extends IetfRequest>(request: R, version: InteropVersion, tusPath: TusPath<R>): Promise<Response>;
 }
@@ -127,11 +138,32 @@ export function createIetfHandler(deps: IetfDeps): IetfHandler {
     return new Response(status === 204 ? null : body, { status, headers });
   }
 
+  /**
+   * Progress 104s (interop 5+) from the store's durable offsets: each one past the last announced
+   * and short of the end (the final response tells that one). Never a Location (the draft forbids
+   * it after the first 104). Undefined for versions without them.
+   */
+  function progressInterims(request: IetfRequest, version: InteropVersion, from: number, length: () => number | null): ((offset: number) => void) | undefined {
+    if (!hasProgressInterims(version)) return undefined;
+    let announced = from;
+    return (offset) => {
+      const end = length();
+      if (offset <= announced || (end !== null && offset >= end)) return;
+      announced = offset;
+      writeInterimResponse(request.res, 104, 'Upload Resumption Supported', {
+        'Upload-Draft-Interop-Version': String(version),
+        'Upload-Offset': String(offset),
+      });
+    };
+  }
+
   /** The completing request answers with what the target resource produces: the file record. */
   async function completed(response: Response, version: InteropVersion, context: RequestContext | null, uploadId: string | undefined, extra: Record<string, string>): Promise<Response> {
     const ownerId = context?.principal.ownerId;
     const record = uploadId && ownerId && deps.fileRecord ? await deps.fileRecord(uploadId, ownerId).catch(() => null) : null;
     const headers = { ...extra, ...completionHeader(version, true) };
+    // A complete upload does not expire (the tus path dates a creation of unknown length).
+    response.headers.delete('Upload-Expires');
     if (!record) return reshape(response, version, headers, 204, null);
     const body = JSON.stringify(record);
     return reshape(response, version, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)) }, 200, body);
@@ -140,9 +172,8 @@ export function createIetfHandler(deps: IetfDeps): IetfHandler {
   async function create<R extends IetfRequest>(request: R, version: InteropVersion, tusPath: TusPath<R>): Promise<Response> {
     const { req, res } = request;
     const creation = parseCreation(version, req.headers);
-    if (creation.length === null && creation.complete) {
-      throw new IetfProblem(411, null, 'a creation that completes the upload indicates its length: Content-Length or Upload-Length');
-    }
+    // Completing with no length indicated (a chunked body): the length is what arrives.
+    const completeWithArrival = creation.complete && creation.length === null;
     setRequestHeader(req, 'tus-resumable', TUS_VERSION);
     if (creation.length !== null) {
       setRequestHeader(req, 'upload-length', String(creation.length));
@@ -170,11 +201,13 @@ export function createIetfHandler(deps: IetfDeps): IetfHandler {
         ...(hasUploadLimit(version) ? { 'Upload-Limit': limit } : {}),
       });
     };
-    const { response, context } = await tusPath({ ...request, beforeStore });
+    const durableProgress = progressInterims(request, version, 0, () => creation.length);
+    const { response, context } = await tusPath({ ...request, beforeStore, completeWithArrival, ...(durableProgress ? { durableProgress } : {}) });
     if (response.status !== 201) return reshape(response, version);
     const offset = Number(response.headers.get('Upload-Offset') ?? 0);
-    const extra = { 'Upload-Offset': String(offset), ...(creation.length !== null ? { 'Upload-Length': String(creation.length) } : {}) };
-    if (creation.length !== null && offset === creation.length) {
+    const length = creation.length ?? declaredOnArrival(response);
+    const extra = { 'Upload-Offset': String(offset), ...(length !== null ? { 'Upload-Length': String(length) } : {}) };
+    if (length !== null && offset === length) {
       return completed(response, version, context, context?.createdUploadId, extra);
     }
     return reshape(response, version, { ...extra, ...completionHeader(version, false) });
@@ -208,16 +241,14 @@ export function createIetfHandler(deps: IetfDeps): IetfHandler {
     if (indicated !== null) setRequestHeader(req, 'upload-length', String(indicated));
     else removeRequestHeader(req, 'upload-length');
     let length: number | null = indicated;
+    // Completing an upload of unknown length with no length indicated (a chunked body): the
+    // length is where the append ends.
+    const completeWithArrival = parsed.complete && indicated === null;
     const preflight = (upload: UploadRow): Response | null => {
       if (upload.transport !== 'ietf') {
         return problem(version, new IetfProblem(409, null, 'this upload was created with tus; continue it with tus', { transport: upload.transport }));
       }
-      if (upload.size === null) {
-        if (parsed.complete && indicated === null) {
-          return problem(version, new IetfProblem(411, null, 'an append that completes an upload of unknown length carries Content-Length or Upload-Length'));
-        }
-        return null;
-      }
+      if (upload.size === null) return null;
       removeRequestHeader(req, 'upload-length');
       length = upload.size;
       if (indicated !== null && indicated !== upload.size) {
@@ -228,9 +259,11 @@ export function createIetfHandler(deps: IetfDeps): IetfHandler {
       }
       return null;
     };
-    const { response, context } = await tusPath({ ...request, preflight });
+    const durableProgress = progressInterims(request, version, parsed.offset, () => length);
+    const { response, context } = await tusPath({ ...request, preflight, completeWithArrival, ...(durableProgress ? { durableProgress } : {}) });
     if (response.status === 204) {
       const offset = Number(response.headers.get('Upload-Offset') ?? parsed.offset);
+      length ??= declaredOnArrival(response);
       const extra = { 'Upload-Offset': String(offset), ...(length !== null ? { 'Upload-Length': String(length) } : {}) };
       if (length !== null && offset === length) return completed(response, version, context, context?.uploadId, extra);
       return reshape(response, version, { ...extra, ...completionHeader(version, false) });

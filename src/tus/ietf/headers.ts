@@ -3,13 +3,15 @@
 // upload, whether an append must be labelled application/partial-upload, whether responses carry
 // Upload-Limit. Pure: headers in, a parsed request (or an IetfProblem) out.
 //
-//  interop  draft        completion header                 append Content-Type        Upload-Limit
-//  3        -01          Upload-Incomplete (?1 = more)     any                        no
-//  4        -02          Upload-Complete   (?1 = last)     any                        no
-//  5        -03          Upload-Complete                   any                        no
-//  6        -04, -05     Upload-Complete                   application/partial-upload yes
-//  7        -06 … -11    Upload-Complete                   application/partial-upload yes
-//  8        editor's     Upload-Complete                   application/partial-upload yes
+//  interop  draft        completion header                 append Content-Type        Upload-Limit  progress 104s
+//  3        -01          Upload-Incomplete (?1 = more)     any                        no            no
+//  4        -02          Upload-Complete   (?1 = last)     any                        no            no
+//  5        -03          Upload-Complete                   any                        no            yes
+//  6        -04, -05     Upload-Complete                   application/partial-upload yes           yes
+//  7        -06 … -11    Upload-Complete                   application/partial-upload yes           yes
+//  8        editor's     Upload-Complete                   application/partial-upload yes           yes
+// Progress 104s (Upload-Offset while a body arrives) came with -03: "later offset retrievals MUST
+// NOT receive an upload offset that is less than the offset reported", so only durable offsets.
 // Upload-Length (a request header since interop 7) is accepted from every version: tus-js-client's
 // IETF modes (interop 5 and 6) send it, and it can only make the length known earlier.
 import contentDisposition from 'content-disposition';
@@ -52,6 +54,9 @@ export function interopVersionOf(headers: Headers): InteropVersion | null {
 
 /** Whether `Upload-Limit` is part of this version's responses. */
 export const hasUploadLimit = (version: InteropVersion): boolean => version >= 6;
+
+/** Whether 104 interim responses may report the offset while a body arrives. */
+export const hasProgressInterims = (version: InteropVersion): boolean => version >= 5;
 
 /** Whether appends must be labelled `Content-Type: application/partial-upload`. */
 export const requiresPartialUploadType = (version: InteropVersion): boolean => version >= 6;
