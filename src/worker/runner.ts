@@ -3,6 +3,7 @@
 // crash recovery.
 import { EventEmitter } from 'node:events';
 import { run, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
+import pg from 'pg';
 import type postgres from 'postgres';
 import { JOBS, jobKey } from '../db/jobs.js';
 import { graphileLogger } from '../db/migrate.js';
@@ -58,12 +59,15 @@ export async function startWorker(deps: { sql: postgres.Sql; logger: Logger }, o
   const liveness = await startLiveness(options.connectionString, deps.logger);
   const events = livenessEvents(liveness, deps.logger);
 
+  // Our pool, not one graphile-worker makes: it takes its error listener off the pool it made before
+  // ending it, so a connection the server ends meanwhile (a restart, a dropped database) would throw.
+  const pool = new pg.Pool({ connectionString: options.connectionString, max: options.concurrency + 2 });
+  pool.on('error', (error) => deps.logger.warn({ err: error }, 'an idle job-queue connection failed; the pool replaces it'));
   let runner: Runner;
   try {
     runner = await run({
-      connectionString: options.connectionString,
+      pgPool: pool,
       concurrency: options.concurrency,
-      maxPoolSize: options.concurrency + 2,
       noHandleSignals: true,
       // New jobs arrive through LISTEN/NOTIFY at once; polling only picks up retries that
       // become due, so a second is plenty.
@@ -78,6 +82,7 @@ export async function startWorker(deps: { sql: postgres.Sql; logger: Logger }, o
     });
   } catch (error) {
     await liveness.stop();
+    await pool.end().catch(() => {});
     throw error;
   }
   // Repair what a previous crash left behind right away rather than at the next minute, and once
@@ -105,6 +110,7 @@ export async function startWorker(deps: { sql: postgres.Sql; logger: Logger }, o
     async stop() {
       clearInterval(deadWorkerCheck);
       await runner.stop();
+      await pool.end();
       await liveness.stop();
     },
   };

@@ -57,7 +57,7 @@ for (const storage of ['file', 's3'] as const)
     it('a long append (interop 8) gets progress 104s with rising offsets within the body, no Location, then 200', async () => {
       const body = randomBytes(size);
       const location = await create(endpoint, '8', size, body.subarray(0, 1000));
-      const done = await send(location, 'PATCH', appendHeaders('8', 1000), body.subarray(1000));
+      const done = await send(location, 'PATCH', appendHeaders('8', 1000), body.subarray(1000), { pauseForProgressAt: DURABLE_STEP[storage] + MiB });
       expect(done.status).toBe(200);
       expect(done.headers['upload-offset']).toBe(String(size));
       const progress = progressOf(done);
@@ -76,7 +76,13 @@ for (const storage of ['file', 's3'] as const)
 
     it('a long creation-with-body (interop 5) gets its Location 104, then progress 104s, then 200 with the record', async () => {
       const body = randomBytes(size);
-      const done = await send(endpoint, 'POST', { 'Upload-Draft-Interop-Version': '5', 'Upload-Complete': '?1', 'Content-Disposition': 'attachment; filename="whole.bin"' }, body);
+      const done = await send(
+        endpoint,
+        'POST',
+        { 'Upload-Draft-Interop-Version': '5', 'Upload-Complete': '?1', 'Content-Disposition': 'attachment; filename="whole.bin"' },
+        body,
+        { pauseForProgressAt: DURABLE_STEP[storage] + MiB },
+      );
       expect(done.status).toBe(200);
       const [first, ...rest] = done.interim;
       expect(first).toMatchObject({ status: 104 });
