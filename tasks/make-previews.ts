@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import type { Task } from 'graphile-worker';
 import type { Config, Kind } from '../src/config/index.js';
 import { isPreviewed, parsePayload, type PreviewedKind } from '../src/db/jobs.js';
-import { previewKindsDone, savePreview, type PreviewSet } from '../src/db/previews.js';
+import { fillMissingMetadata, previewKindsDone, savePreview, type PreviewSet } from '../src/db/previews.js';
 import { findBlob } from '../src/db/processing.js';
 import type { BlobRow } from '../src/db/schema.js';
 import { PREVIEW_PREFIX, type ObjectStorage } from '../src/storage/types.js';
@@ -15,7 +15,7 @@ import { isParseError } from './parsers/errors.js';
 import { PreviewInputError } from './previews/errors.js';
 import { PEAKS_DEFAULTS, renderAudioPeaks } from './previews/audio-peaks.js';
 import { LIGHT_MAP_DEFAULTS, renderFseqLightMap } from './previews/fseq-lightmap.js';
-import { THUMBNAIL_DEFAULTS, renderThumbnails } from './previews/image.js';
+import { THUMBNAIL_DEFAULTS, renderThumbnailsAndMetadata } from './previews/image.js';
 import { errorMessage, isLastAttempt, type TaskDeps } from './deps.js';
 
 interface RenderedPreview {
@@ -24,12 +24,18 @@ interface RenderedPreview {
   bytes: Uint8Array;
 }
 
+/** What one pass over a blob's bytes made, and the blob's metadata where that pass read it too. */
+interface Rendered {
+  previews: RenderedPreview[];
+  metadata?: Record<string, unknown>;
+}
+
 /** What one pass over a blob's bytes makes, with the options that shape it. */
 interface PreviewPlan {
   kinds: readonly string[];
   /** Names the renderer and its options: changing either makes new previews beside the old. */
   options: Record<string, unknown>;
-  render(storage: ObjectStorage, blob: BlobRow, config: Config): Promise<RenderedPreview[]>;
+  render(storage: ObjectStorage, blob: BlobRow, config: Config): Promise<Rendered>;
 }
 
 /** A thumbnail's preview kind names its long side: thumbnail-256, served as thumbnail-256.webp. */
@@ -43,10 +49,12 @@ const PLANS: Record<PreviewedKind, PreviewPlan> = {
     render: (storage, blob) =>
       withBytes(storage, blob, async (bytes) => {
         const map = await renderFseqLightMap(bytes, blob.size, LIGHT_MAP_DEFAULTS);
-        return [
-          { kind: 'lightmap', contentType: 'image/png', bytes: map.png },
-          { kind: 'brightness', contentType: 'application/json', bytes: json(map.series) },
-        ];
+        return {
+          previews: [
+            { kind: 'lightmap', contentType: 'image/png', bytes: map.png },
+            { kind: 'brightness', contentType: 'application/json', bytes: json(map.series) },
+          ],
+        };
       }),
   },
   audio: {
@@ -59,23 +67,26 @@ const PLANS: Record<PreviewedKind, PreviewPlan> = {
         const durationSec = (blob.metadata as { durationSec?: unknown } | null)?.durationSec;
         const audio = { format: blob.format ?? 'unknown', durationSec: typeof durationSec === 'number' ? durationSec : null };
         const peaks = await renderAudioPeaks(bytes, audio, PEAKS_DEFAULTS, { ffmpeg: config.ffmpegPath ? { path: config.ffmpegPath } : null });
-        return [
-          { kind: 'peaks', contentType: 'application/json', bytes: json(peaks.waveform) },
-          { kind: 'waveform', contentType: 'image/png', bytes: peaks.png },
-        ];
+        return {
+          previews: [
+            { kind: 'peaks', contentType: 'application/json', bytes: json(peaks.waveform) },
+            { kind: 'waveform', contentType: 'image/png', bytes: peaks.png },
+          ],
+        };
       }),
   },
   image: {
     kinds: THUMBNAIL_DEFAULTS.sizes.map(thumbnailKind),
     options: { renderer: 'image-thumbnails@1', ...THUMBNAIL_DEFAULTS },
+    // The header is read with the thumbnails: an image stored before image metadata existed gets it here.
     render: (storage, blob) =>
-      withBytes(storage, blob, async (bytes) =>
-        (await renderThumbnails(bytes, THUMBNAIL_DEFAULTS)).map((thumbnail) => ({
-          kind: thumbnailKind(thumbnail.size),
-          contentType: 'image/webp',
-          bytes: thumbnail.webp,
-        })),
-      ),
+      withBytes(storage, blob, async (bytes) => {
+        const { metadata, thumbnails } = await renderThumbnailsAndMetadata(bytes, THUMBNAIL_DEFAULTS);
+        return {
+          metadata: { ...metadata },
+          previews: thumbnails.map((thumbnail) => ({ kind: thumbnailKind(thumbnail.size), contentType: 'image/webp', bytes: thumbnail.webp })),
+        };
+      }),
   },
 };
 
@@ -126,7 +137,7 @@ export function makePreviews(deps: TaskDeps): Task<'make_previews'> {
         if (!done.has(kind)) await savePreview(deps.db, { sha256, kind, optionsHash: hash, status: 'failed', error: reason });
       }
     };
-    let rendered: RenderedPreview[];
+    let rendered: Rendered;
     try {
       rendered = await plan.render(deps.storage, blob, deps.config);
     } catch (error) {
@@ -142,7 +153,7 @@ export function makePreviews(deps: TaskDeps): Task<'make_previews'> {
       }
       throw error;
     }
-    for (const preview of rendered) {
+    for (const preview of rendered.previews) {
       if (done.has(preview.kind)) continue;
       const storageKey = previewKey(sha256, preview.kind, hash);
       // Bytes first, then the record: a crash between leaves an object the orphan sweep removes.
@@ -157,6 +168,9 @@ export function makePreviews(deps: TaskDeps): Task<'make_previews'> {
         size: preview.bytes.length,
       });
     }
-    log.info({ kinds: rendered.map((p) => p.kind) }, 'previews made');
+    if (rendered.metadata && blob.metadata === null && (await fillMissingMetadata(deps.db, sha256, rendered.metadata))) {
+      log.info('metadata the blob lacked was filled in from its previews');
+    }
+    log.info({ kinds: rendered.previews.map((p) => p.kind) }, 'previews made');
   };
 }

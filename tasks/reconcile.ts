@@ -23,10 +23,14 @@ export interface ReconcileReport {
   requeued: string[];
 }
 
-export async function reconcile(deps: TaskDeps): Promise<ReconcileReport> {
+/** A pass of the reconciler, done, with what it repaired (the CLI prints progress). */
+export type ReconcilePhase = 'unlockedWorkers' | 'finished' | 'concatenations' | 'processing';
+
+export async function reconcile(deps: TaskDeps, hooks: { onPhase?: (phase: ReconcilePhase, repaired: number) => void } = {}): Promise<ReconcileReport> {
   const report: ReconcileReport = { unlockedWorkers: [], finished: [], requeued: [] };
   const options = stepOptions(deps);
   report.unlockedWorkers = await unlockDeadWorkers(deps.sql);
+  hooks.onPhase?.('unlockedWorkers', report.unlockedWorkers.length);
 
   for (const upload of await staleUploading(deps.db, deps.config.reconcileAfterMs, BATCH)) {
     try {
@@ -40,12 +44,15 @@ export async function reconcile(deps: TaskDeps): Promise<ReconcileReport> {
       // No stored upload (never created, or already removed): expiry deals with it.
     }
   }
+  hooks.onPhase?.('finished', report.finished.length);
 
   // Final uploads (tus concatenation) whose assembly job is gone.
   for (const id of await staleFinals(deps.db, deps.config.reconcileAfterMs, BATCH)) {
     await enqueueJob(deps.db, 'concat_upload', { uploadId: id }, { maxAttempts: options.maxAttempts });
     report.requeued.push(id);
   }
+  const finals = report.requeued.length;
+  hooks.onPhase?.('concatenations', finals);
 
   for (const upload of await processingWithoutJobs(deps.db, deps.config.reconcileAfterMs, BATCH)) {
     const sha256 = upload.blob_sha256;
@@ -70,6 +77,7 @@ export async function reconcile(deps: TaskDeps): Promise<ReconcileReport> {
     if (sha256 !== null) observeFinal(await finalizeBlob(deps.db, sha256, options));
     report.requeued.push(upload.id);
   }
+  hooks.onPhase?.('processing', report.requeued.length - finals);
   return report;
 }
 

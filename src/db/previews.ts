@@ -1,9 +1,9 @@
 // The previews of a blob's content: what exists, what failed and why, per (content, kind,
 // options hash). Written by the make_previews task, read by the previews API.
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
 import { addJob, JOBS } from './jobs.js';
-import { previews, type PreviewRow } from './schema.js';
+import { blobs, previews, type PreviewRow } from './schema.js';
 import type { Executor } from './tx.js';
 
 export type NewPreview =
@@ -22,6 +22,19 @@ export async function previewKindsDone(db: Executor, sha256: string, optionsHash
 /** Records a preview once; a repeated job's second record is ignored. */
 export async function savePreview(db: Executor, preview: NewPreview): Promise<void> {
   await db.insert(previews).values(preview).onConflictDoNothing();
+}
+
+/**
+ * Writes metadata the previews step read (an image's header) to a blob that has none: content
+ * stored before its kind's metadata existed. Never overwrites; true when it wrote.
+ */
+export async function fillMissingMetadata(db: Executor, sha256: string, metadata: Record<string, unknown>): Promise<boolean> {
+  const rows = await db
+    .update(blobs)
+    .set({ metadata })
+    .where(and(eq(blobs.sha256, sha256), isNull(blobs.metadata), eq(blobs.metadataDone, true)))
+    .returning({ sha256: blobs.sha256 });
+  return rows.length > 0;
 }
 
 /** The newest preview of each kind of this content (made with the options in force when it was). */
@@ -58,6 +71,11 @@ export interface BackfillBatch {
   last: string | null;
   /** Of those, the ones lacking a preview of the current option set: each got a make_previews job. */
   missing: string[];
+  /**
+   * With `retryFailed`: the ones with a preview of the current option set recorded `failed`; those
+   * records were removed and each got a make_previews job (a blob may be in both lists).
+   */
+  failed: string[];
 }
 
 /**
@@ -65,19 +83,21 @@ export interface BackfillBatch {
  * that may have previews (metadata known, verdict clean or skipped, still referenced, not in the
  * archive tier, which needs a restore to be read) get a make_previews job when a kind of the
  * current option set has no record yet. Idempotent: the job key keeps one job per blob, and the
- * job makes only what is missing. `dryRun` enqueues nothing.
+ * job makes only what is missing. `retryFailed` also re-renders what the current option set
+ * recorded as `failed` (e.g. while ffmpeg was off or missing): those records go, so the job makes
+ * them again. `dryRun` enqueues and removes nothing.
  */
 export async function backfillPreviewsBatch(
   db: Executor,
   sets: readonly PreviewSet[],
-  options: { after: string; batch: number; maxAttempts: number; dryRun: boolean },
+  options: { after: string; batch: number; maxAttempts: number; dryRun: boolean; retryFailed?: boolean },
 ): Promise<BackfillBatch> {
-  if (sets.length === 0) return { scanned: 0, last: null, missing: [] };
+  if (sets.length === 0) return { scanned: 0, last: null, missing: [], failed: [] };
   const plans = sql.join(
     sets.map((set) => sql`(${set.blobKind}::text, ${set.optionsHash}::text, ${set.kinds.length}::int)`),
     sql`, `,
   );
-  const [row] = await db.execute<{ scanned: number; last: string | null; missing: string[] }>(sql`
+  const [row] = await db.execute<{ scanned: number; last: string | null; missing: string[]; failed: string[] }>(sql`
     with plan(kind, options_hash, kinds) as (values ${plans}),
     page as (
       select b.sha256, b.kind from blobs b
@@ -91,17 +111,30 @@ export async function backfillPreviewsBatch(
       select page.sha256 from page join plan using (kind)
       where (select count(*) from previews p where p.sha256 = page.sha256 and p.options_hash = plan.options_hash) < plan.kinds
     ),
+    failed as (
+      select page.sha256, plan.options_hash from page join plan using (kind)
+      where ${options.retryFailed ?? false}::boolean
+        and exists (select 1 from previews p where p.sha256 = page.sha256 and p.options_hash = plan.options_hash and p.status = 'failed')
+    ),
+    -- A deleting CTE runs whether read or not; failed records have no stored object to remove.
+    cleared as (
+      delete from previews p using failed
+      where p.sha256 = failed.sha256 and p.options_hash = failed.options_hash and p.status = 'failed'
+        and not ${options.dryRun}::boolean
+    ),
+    due as (select sha256 from missing union select sha256 from failed),
     jobs as (
       select graphile_worker.add_job(
         identifier := 'make_previews'::text,
-        payload := json_build_object('sha256', missing.sha256),
+        payload := json_build_object('sha256', due.sha256),
         max_attempts := ${options.maxAttempts}::int,
-        job_key := ${JOBS.make_previews.key.sql(sql`missing.sha256`)}
-      ) from missing where not ${options.dryRun}::boolean
+        job_key := ${JOBS.make_previews.key.sql(sql`due.sha256`)}
+      ) from due where not ${options.dryRun}::boolean
     )
     -- A CTE that only selects runs only if read: counting the jobs is what enqueues them.
     select (select count(*) from page)::int as scanned, (select max(sha256) from page) as last,
            coalesce((select array_agg(sha256 order by sha256) from missing), '{}') as missing,
+           coalesce((select array_agg(sha256 order by sha256) from failed), '{}') as failed,
            (select count(*) from jobs)::int as enqueued`);
-  return { scanned: row?.scanned ?? 0, last: row?.last ?? null, missing: row?.missing ?? [] };
+  return { scanned: row?.scanned ?? 0, last: row?.last ?? null, missing: row?.missing ?? [], failed: row?.failed ?? [] };
 }

@@ -6,7 +6,8 @@
 //   - rejected:    rejected files older than REJECTED_RETENTION → purged;
 //   - quarantined: infected files older than QUARANTINE_RETENTION → purged (quarantined bytes go);
 //   - blobs:       content blobs nobody references → removed with their bytes;
-//   - orphans:     stored objects no record knows (older than ORPHAN_GRACE) → removed;
+//   - orphans:     stored objects no record knows (older than ORPHAN_GRACE) → removed; an archive
+//                  bucket's too (its storage lists them, src/storage/archive.ts);
 //   - webhookEvents: events older than WEBHOOK_RETENTION delivered everywhere → purged (counted);
 //   - tierMoves:   blobs not accessed for TIER_*_AFTER → a colder storage class (S3, or the
 //                  archive bucket of local storage; tiers.ts).
@@ -50,6 +51,10 @@ export interface CleanupReport {
   tierMoves: CategoryReport & { moves: Array<Omit<TierMove, 'storageKey'>> };
 }
 
+/** A category of the report; `onPhase` hears of each when it is done (the CLI prints progress). */
+export type CleanupCategory = keyof Omit<CleanupReport, 'dryRun' | 'startedAt'>;
+export type CleanupPhaseListener = (category: CleanupCategory, done: CategoryReport) => void;
+
 const BATCH = 1000;
 /** Webhook events purged per sweep at most (about three per upload). */
 const WEBHOOK_EVENT_BATCH = 50_000;
@@ -68,7 +73,7 @@ async function candidates(db: Db, query: ReturnType<typeof sql>): Promise<Candid
 export async function runCleanup(
   deps: { db: Db; storage: ObjectStorage; logger: Logger },
   settings: LifecycleSettings,
-  options: { dryRun: boolean; now?: Date },
+  options: { dryRun: boolean; now?: Date; onPhase?: CleanupPhaseListener },
 ): Promise<CleanupReport> {
   const now = options.now ?? new Date();
   const { db, storage, logger } = deps;
@@ -89,9 +94,11 @@ export async function runCleanup(
     category.ids.push(candidate.id);
   };
   const removeObjects = (keys: string[]) => removeUnreferenced(storage, keys, logger);
+  const phaseDone = (category: CleanupCategory) => options.onPhase?.(category, report[category]);
 
   const before = (ms: number) => new Date(now.getTime() - ms).toISOString();
   const plans: Array<{
+    name: CleanupCategory;
     category: CategoryReport;
     query: ReturnType<typeof sql>;
     status: 'expired' | 'deleted';
@@ -99,6 +106,7 @@ export async function runCleanup(
     action: (typeof AUDIT)[keyof typeof AUDIT];
   }> = [
     {
+      name: 'expired',
       category: report.expired,
       query: sql`select id, size as bytes from uploads
                  where status = 'uploading' and expires_at < ${now.toISOString()}::timestamptz
@@ -108,6 +116,7 @@ export async function runCleanup(
       action: AUDIT.expired,
     },
     {
+      name: 'rejected',
       category: report.rejected,
       query: sql`select id, size as bytes from uploads
                  where status = 'rejected' and finalized_at < ${before(settings.rejectedRetentionMs)}::timestamptz
@@ -117,6 +126,7 @@ export async function runCleanup(
       action: AUDIT.purged,
     },
     {
+      name: 'quarantined',
       category: report.quarantined,
       query: sql`select id, size as bytes from uploads
                  where status = 'infected' and finalized_at < ${before(settings.quarantineRetentionMs)}::timestamptz
@@ -144,6 +154,7 @@ export async function runCleanup(
       record(plan.category, candidate);
       await removeObjects(removed.objectsToRemove);
     }
+    phaseDone(plan.name);
   }
 
   // Blobs without references (normally removed with their last reference; this catches leftovers).
@@ -159,6 +170,7 @@ export async function runCleanup(
     }
     record(report.blobs, { id: blob.sha256, bytes: Number(blob.size) });
   }
+  phaseDone('blobs');
 
   // Stored objects that no record knows about (a crash between a record change and the removal
   // of its bytes). Young objects are left alone: an upload being created right now is one.
@@ -191,12 +203,14 @@ export async function runCleanup(
     if (page.length >= BATCH) await flush();
   }
   await flush();
+  phaseDone('orphans');
 
   // Counted, not listed: a busy server has many events a sweep.
   report.webhookEvents.count = await purgeDeliveredEvents(db, new Date(now.getTime() - settings.webhookRetentionMs), {
     dryRun: options.dryRun,
     limit: WEBHOOK_EVENT_BATCH,
   });
+  phaseDone('webhookEvents');
 
   if (storage.classes && settings.tiers) {
     const tiers = policyFor(storage.classes, settings.tiers);
@@ -212,6 +226,7 @@ export async function runCleanup(
       report.tierMoves.moves.push({ sha256: move.sha256, bytes: move.bytes, from: move.from, to: move.to });
     }
   }
+  phaseDone('tierMoves');
 
   return report;
 }

@@ -1,7 +1,8 @@
 // Local-disk storage with an archive bucket (STORAGE=file + ARCHIVE_S3_*): blobs the tier sweep
 // archives are copied to the bucket in the archive storage class, checked there against the
 // sha256 we know, and only then deleted from disk. Reads go to the disk and, for a key no longer
-// there, to the bucket (a restored copy, streamed, ranges included). Everything else is the disk's.
+// there, to the bucket (a restored copy, streamed, ranges included). The orphan sweep lists both.
+// Everything else is the disk's.
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { S3, type StorageClass } from '@aws-sdk/client-s3';
@@ -15,6 +16,7 @@ import {
   type ObjectClass,
   type ObjectStorage,
   type StorageClasses,
+  type StoredObject,
 } from './types.js';
 
 export interface ArchiveBucketOptions {
@@ -171,8 +173,34 @@ export function createArchivingStorage(local: ObjectStorage, options: ArchiveBuc
       return (await head(key))?.ContentLength ?? null;
     },
 
+    /**
+     * The disk's objects, then the bucket's that are not on disk too: an archived copy whose blob
+     * is gone (a crash between the record's removal and the copy's) is an orphan like any other.
+     */
+    async *list(): AsyncIterable<StoredObject> {
+      yield* local.list();
+      let ContinuationToken: string | undefined;
+      do {
+        let page;
+        try {
+          page = await client.listObjectsV2({ Bucket, ContinuationToken });
+        } catch (error) {
+          throw unavailable('list', Bucket, error);
+        }
+        for (const object of page.Contents ?? []) {
+          // A key on disk as well was listed with the disk's (a move between copy and local delete).
+          if (!object.Key || !archivable(object.Key) || (await local.size(object.Key)) !== null) continue;
+          yield { key: object.Key, size: object.Size ?? 0, modifiedAt: object.LastModified ?? new Date(0) };
+        }
+        ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (ContinuationToken);
+    },
+
     async remove(key: string): Promise<void> {
-      await local.remove(key);
+      // A bucket key the disk cannot name (an orphan the sweep found there) has no local file.
+      await local.remove(key).catch((error: unknown) => {
+        if (!(error instanceof ObjectNotFoundError)) throw error;
+      });
       if (!archivable(key)) return;
       try {
         await client.deleteObject({ Bucket, Key: key });

@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -36,6 +36,11 @@ export interface FfmpegDecoding {
   /** The end of what ffmpeg wrote to stderr: warnings even when it succeeded. */
   diagnostics(): string;
 }
+
+/** Names the temporary directories an MP4 is copied to (one per decode). */
+export const FFMPEG_TEMP_PREFIX = 'tusvault-ffmpeg-';
+/** Older than this, a temporary directory outlived its decode (the worker was killed mid-copy). */
+const STALE_TEMP_AFTER_MS = 3_600_000;
 
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 const STDERR_KEPT = 2000;
@@ -95,6 +100,28 @@ async function splitHead(source: AsyncIterable<Uint8Array>): Promise<{ mode: Inp
   return { mode: mode ?? 'pipe', bytes: bytes() };
 }
 
+/**
+ * Removes the temporary directories of decodes that never cleaned up (a worker killed while it
+ * copied an MP4), older than an hour so a running decode of another worker keeps its own.
+ * Returns the paths removed; a directory gone meanwhile is no error.
+ */
+export async function removeStaleFfmpegTemp(
+  options: { tempDir?: string; olderThanMs?: number; now?: Date } = {},
+): Promise<string[]> {
+  const dir = options.tempDir ?? tmpdir();
+  const limit = (options.now ?? new Date()).getTime() - (options.olderThanMs ?? STALE_TEMP_AFTER_MS);
+  const removed: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory() || !entry.name.startsWith(FFMPEG_TEMP_PREFIX)) continue;
+    const full = path.join(dir, entry.name);
+    const info = await stat(full).catch(() => null);
+    if (!info || info.mtimeMs > limit) continue;
+    await rm(full, { recursive: true, force: true });
+    removed.push(full);
+  }
+  return removed;
+}
+
 /** Runs `ffmpeg -version`: its first line, or null when it cannot be run. */
 export async function ffmpegVersion(executable: string): Promise<string | null> {
   return new Promise((resolve) => {
@@ -135,7 +162,7 @@ export function decodeWithFfmpeg(source: AsyncIterable<Uint8Array>, format: stri
     try {
       let input = 'pipe:0';
       if (mode === 'file') {
-        spoolDir = await mkdtemp(path.join(options.tempDir ?? tmpdir(), 'tusvault-ffmpeg-'));
+        spoolDir = await mkdtemp(path.join(options.tempDir ?? tmpdir(), FFMPEG_TEMP_PREFIX));
         input = spooledAs = path.join(spoolDir, `input.${format}`);
         await pipeline(Readable.from(bytes), createWriteStream(input), { signal: options.signal });
       }

@@ -113,7 +113,20 @@ export async function readImageMetadata(source: ImageBytes, limits: ImageLimits 
 
 /** One WebP per size in `options.sizes`, from one read of the image. */
 export async function renderThumbnails(source: ImageBytes, options: ThumbnailOptions = THUMBNAIL_DEFAULTS): Promise<Thumbnail[]> {
+  return thumbnailsOf(await collect(source, options), options);
+}
+
+/** The thumbnails and the image's facts from one read (make_previews fills in facts an older image lacks). */
+export async function renderThumbnailsAndMetadata(
+  source: ImageBytes,
+  options: ThumbnailOptions = THUMBNAIL_DEFAULTS,
+): Promise<{ metadata: ImageMetadata; thumbnails: Thumbnail[] }> {
   const input = await collect(source, options);
+  const metadata = await decoding(async () => describe(await open(input, options).metadata()));
+  return { metadata, thumbnails: await thumbnailsOf(input, options) };
+}
+
+async function thumbnailsOf(input: Buffer, options: ThumbnailOptions): Promise<Thumbnail[]> {
   return decoding(async () => {
     const thumbnails: Thumbnail[] = [];
     for (const size of options.sizes) {

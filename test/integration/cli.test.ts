@@ -212,21 +212,53 @@ describe('tusvault command line', { timeout: 180_000 }, () => {
     // Progress on stderr, the report alone on stdout.
     expect(dry.stderr).toContain('planning the lifecycle sweep (dry run) …');
     expect(dry.stderr).toMatch(/planning the lifecycle sweep \(dry run\): done in \d+\.\d s — \d+ to remove/);
+    // A line per category as the sweep finishes it, in the sweep's order, before the summary.
+    const phases = dry.stderr.split('\n').filter((line) => /^[a-z ]+: \d+ to (remove|move)/.test(line));
+    expect(phases.map((line) => line.split(':')[0])).toEqual([
+      'expired uploads',
+      'rejected files past retention',
+      'infected files past retention',
+      'unreferenced blobs',
+      'orphaned stored objects',
+      'delivered webhook events past retention',
+      'storage tier moves',
+    ]);
+    expect(phases[0]).toMatch(/^expired uploads: [1-9]\d* to remove \(\d[^)]*\) in \d+\.\d s$/);
+    expect(dry.stderr.indexOf('expired uploads:')).toBeLessThan(dry.stderr.indexOf('planning the lifecycle sweep (dry run): done'));
 
     const real = await cli('lifecycle', '--json');
     expect(real.code, real.stderr).toBe(0);
     expect(real.stderr).toMatch(/running the lifecycle sweep: done in \d+\.\d s — \d+ removed/);
+    expect(real.stderr).toMatch(/^expired uploads: [1-9]\d* removed \(\d[^)]*\) in \d+\.\d s$/m);
     expect((JSON.parse(real.stdout) as { expired: { ids: string[] } }).expired.ids).toContain(id);
     const [after] = await db.sql<{ status: string }[]>`select status from uploads where id = ${id}`;
     expect(after!.status).toBe('expired');
   });
 
   it('reconcile reports what it repaired', async () => {
+    // A file left in processing with no job to move it on (older than RECONCILE_AFTER): its
+    // content is done, so the reconciler's finalize makes it ready again.
+    const headers = await tokenFor('--sub', `rec-${randomBytes(3).toString('hex')}`);
+    const lost = await upload(randomBytes(500), { endpoint: `${server.url}/files`, filename: 'lost.bin', headers });
+    expect((await waitForFinal(server.url, lost, { headers })).status).toBe('ready');
+    await db.sql`update uploads set status = 'processing', updated_at = now() - interval '1 hour' where id = ${lost}`;
+
     const run = await cli('reconcile', '--json');
     expect(run.code, run.stderr).toBe(0);
+    expect((JSON.parse(run.stdout) as { requeued: string[] }).requeued).toContain(lost);
+    expect(run.stderr).toMatch(/^processing re-enqueued: [1-9]\d* in \d+\.\d s$/m);
+    const [after] = await db.sql<{ status: string }[]>`select status from uploads where id = ${lost}`;
+    expect(after!.status).toBe('ready');
     expect(Object.keys(JSON.parse(run.stdout) as object).sort()).toEqual(['finished', 'requeued', 'unlockedWorkers']);
     expect(run.stderr).toMatch(/^reconciling …$/m);
     expect(run.stderr).toMatch(/^reconciling: done in \d+\.\d s — \d+ repaired$/m);
+    // A line per pass as it is done.
+    expect(run.stderr.split('\n').filter((line) => /^[a-z -]+: \d+ in \d+\.\d s$/.test(line)).map((line) => line.split(':')[0])).toEqual([
+      'dead workers unlocked',
+      'uploads finished',
+      'concatenations re-enqueued',
+      'processing re-enqueued',
+    ]);
   });
 
   it('check passes with a working setup and fails (exit 1) naming what is unreachable', async () => {

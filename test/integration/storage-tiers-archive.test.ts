@@ -58,6 +58,8 @@ describe('storage tiers (disk with an archive bucket)', () => {
       WEBHOOK_SECRET: SECRET,
       WEBHOOK_EVENTS: 'file.restored',
       WEBHOOK_ALLOW_PRIVATE: 'true',
+      // Objects of the orphan test are as young as the test; nothing unrecorded is in flight here.
+      ORPHAN_GRACE: '0s',
     });
     server = await startServer(await serverEnv({ databaseUrl: db.url, storage: 'file', extra }));
     alice = await bearer('alice');
@@ -79,6 +81,15 @@ describe('storage tiers (disk with an archive bucket)', () => {
     });
     expect(response.status).toBe(200);
     return ((await response.json()) as { tierMoves: TierReport }).tierMoves;
+  };
+  const orphanSweep = async (dryRun: boolean): Promise<{ ids: string[]; count: number; bytes: number }> => {
+    const response = await fetch(`${server.url}/api/admin/uploads/cleanup`, {
+      method: 'POST',
+      headers: { ...admin, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ dryRun }),
+    });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { orphans: { ids: string[]; count: number; bytes: number } }).orphans;
   };
   const keyOf = async (sha: string) => (await db.sql<{ storage_key: string }[]>`select storage_key from blobs where sha256 = ${sha}`)[0]!.storage_key;
   const localPath = (key: string) => path.join(server.env.DATA_DIR!, 'files', key);
@@ -271,5 +282,37 @@ describe('storage tiers (disk with an archive bucket)', () => {
     // Moved: no longer a candidate (the rotten blob of the test before still is: its move fails).
     expect((await analytics()).candidates.moves.map((move) => move.sha256)).not.toContain(sha);
     expect(await quota()).toEqual(before);
+  });
+  it('the orphan sweep removes archived copies no blob references, once even when also on disk; the dry run lists them', async () => {
+    const data = randomBytes(2500);
+    const sha = sha256(data);
+    const id = await ready(data, alice, 'kept.bin');
+    await idleFor(sha, 25);
+    expect((await sweep(false)).moves).toContainEqual({ sha256: sha, bytes: 2500, from: 'standard', to: 'archive' });
+    const kept = await keyOf(sha);
+    expect(await archived(kept)).not.toBeNull();
+    // What a crash between a blob's removal and its copy's leaves: copies no record names, one
+    // only in the bucket, one also on disk (a move that stopped between the copy and the local delete).
+    const [inBucket, onBoth] = [1, 2].map(() => `orphan-${randomBytes(8).toString('hex')}`) as [string, string];
+    for (const key of [inBucket, onBoth]) {
+      await s3().send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: randomBytes(700), StorageClass: 'GLACIER' }));
+    }
+    await writeFile(localPath(onBoth), randomBytes(700));
+
+    const planned = await orphanSweep(true);
+    expect(planned.ids.filter((key) => [inBucket, onBoth, kept].includes(key)).sort()).toEqual([inBucket, onBoth].sort());
+    expect(await archived(inBucket)).not.toBeNull();
+    expect(await onDisk(onBoth)).toBe(true);
+
+    const removed = await orphanSweep(false);
+    expect(removed.ids.filter((key) => [inBucket, onBoth, kept].includes(key)).sort()).toEqual([inBucket, onBoth].sort());
+    expect([await archived(inBucket), await archived(onBoth), await onDisk(onBoth)]).toEqual([null, null, false]);
+    // The referenced copy stays, and so does its file.
+    expect(await archived(kept)).toMatchObject({ StorageClass: 'GLACIER', ContentLength: 2500 });
+    expect(await getFile(server.url, id, alice)).toMatchObject({ status: 'ready', storageTier: 'archive' });
+    const [audited] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from audit_log where action = 'ORPHAN_REMOVED' and details->>'key' in ${db.sql([inBucket, onBoth])}`;
+    expect(audited!.n).toBe(2);
+    expect((await orphanSweep(true)).ids.filter((key) => [inBucket, onBoth].includes(key))).toEqual([]);
   });
 });

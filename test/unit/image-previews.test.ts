@@ -5,7 +5,7 @@ import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { PreviewInputError } from '../../tasks/previews/errors.js';
-import { readImageMetadata, renderThumbnails } from '../../tasks/previews/image.js';
+import { readImageMetadata, renderThumbnails, renderThumbnailsAndMetadata } from '../../tasks/previews/image.js';
 import { chunked } from '../support/fixture-builders.js';
 
 /** A `width`×`height` picture: red left half, blue right half. */
@@ -74,6 +74,14 @@ describe('image thumbnails', () => {
     expect(stripped.orientation).toBeUndefined();
     expect(stripped.exif).toBeUndefined();
     expect(stripped.icc).toBeUndefined();
+
+    // One read for both (make_previews fills in an older image's metadata): the same as each alone.
+    const both = await renderThumbnailsAndMetadata(chunked(jpeg, 1000));
+    expect(both.metadata).toEqual({ width: 200, height: 600, format: 'jpeg', orientation: 6, hasAlpha: false });
+    expect(both.thumbnails.map((t) => [t.size, t.width, t.height])).toEqual([
+      [256, 85, 256],
+      [1024, 200, 600],
+    ]);
   });
 
   it('metadata of a PNG with alpha', async () => {
