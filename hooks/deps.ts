@@ -24,9 +24,10 @@ export interface HookDeps {
   storedOffset(uploadId: string): Promise<number>;
   /**
    * The digests of an upload's `size` bytes if they were all hashed as this process received
-   * them (src/storage/digesting-store.ts), else null; the running state is gone afterwards.
+   * them (src/storage/digesting-store.ts), else null; the running state is gone afterwards. Waits
+   * for the hashing thread to finish the upload's bytes.
    */
-  takeArrivalDigest(uploadId: string, size: number): ArrivalDigest | null;
+  takeArrivalDigest(uploadId: string, size: number): Promise<ArrivalDigest | null>;
   /**
    * Processes a small finished upload in the transaction that finishes it, from its arrival digest
    * (tasks/steps/finish-inline.ts); false when it did not, and the processing job is enqueued.

@@ -11,7 +11,7 @@ import type { HookDeps } from './deps.js';
 
 export async function finishUpload(deps: HookDeps, id: string, size: number, partial = false): Promise<boolean> {
   // Taken whatever happens next: a finish that fails or loses the race leaves processing to hash.
-  const digest = deps.takeArrivalDigest(id, size);
+  const digest = await deps.takeArrivalDigest(id, size);
   // A finished partial upload (tus concatenation) is not a file: it may complete a final upload
   // (whose bytes are assembled, and hashed, by processing).
   if (partial) {

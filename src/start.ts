@@ -24,6 +24,7 @@ import type { Logger } from './logger.js';
 import { configuredScanner } from './scan/configured.js';
 import { createStorage } from './storage/index.js';
 import { ArrivalDigests, withArrivalDigests } from './storage/digesting-store.js';
+import { HashThreads } from './storage/hash-thread.js';
 import { inlineFinisher } from '../tasks/steps/finish-inline.js';
 import { summarizeFirstBytes } from '../tasks/steps/first-bytes.js';
 import { UploadEvents } from './events/upload-events.js';
@@ -36,7 +37,7 @@ import type { HookDeps } from '../hooks/deps.js';
 import { configuredPreCreateHook } from './webhooks/pre-create.js';
 import { uploadLifecycle } from '../hooks/lifecycle.js';
 import { crontab, taskList } from '../tasks/registry.js';
-import { ffmpegVersion } from '../tasks/previews/ffmpeg-decoder.js';
+import { ffmpegVersion, removeStaleFfmpegTemp } from '../tasks/previews/ffmpeg-decoder.js';
 import { setUpDirectUploads } from './direct/setup.js';
 
 export interface Running {
@@ -44,6 +45,8 @@ export interface Running {
   url: string;
   app: FastifyInstance;
   database: Database;
+  /** The threads hashing large uploads as they arrive (API roles; a handle for tests). */
+  hashThreads?: HashThreads;
   stop(): Promise<void>;
 }
 
@@ -133,6 +136,11 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
             : logger.warn({ ffmpeg: config.ffmpegPath }, 'ffmpeg cannot be run (FFMPEG_PATH): AAC / ALAC audio gets no waveform preview'),
         );
       }
+      // Temporary MP4 copies a killed worker left behind (an hour old: never a running decode's).
+      void removeStaleFfmpegTemp().then(
+        (removed) => removed.length > 0 && logger.info({ removed }, 'removed stale ffmpeg temporary directories'),
+        (error: unknown) => logger.warn({ err: error }, 'could not remove stale ffmpeg temporary directories'),
+      );
     }
     if (config.auth.mode === 'none') {
       logger.warn('AUTH_MODE=none: every request acts as the single local owner; use AUTH_MODE=jwt in production');
@@ -151,6 +159,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     useDatabaseGauges(databaseGaugeQueries(database.db));
 
     let app: FastifyInstance;
+    let hashThreads: HashThreads | undefined;
     if (config.role === 'worker') {
       // A worker serves only its probes and metrics.
       app = await buildBaseApp({ config, logger, database, storage });
@@ -164,7 +173,9 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
       cleanups.push(() => events.stop());
 
       // The running digests of the uploads this process receives: this process's own.
-      const arrivals = new ArrivalDigests({ maxIdleMs: config.uploadExpiryMs, summarizeHead: summarizeFirstBytes });
+      hashThreads = new HashThreads({ logger });
+      cleanups.push(() => hashThreads!.stop());
+      const arrivals = new ArrivalDigests({ maxIdleMs: config.uploadExpiryMs, summarizeHead: summarizeFirstBytes, hashThreads });
       const hooks: HookDeps = {
         db: database.db,
         config,
@@ -245,7 +256,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     const baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     logger.info({ url: baseUrl, tusPath: config.tusPath, storage: config.storage, role: config.role }, 'server listening');
 
-    return { url: baseUrl, app, database, stop: stopAll };
+    return { url: baseUrl, app, database, hashThreads, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

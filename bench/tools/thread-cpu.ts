@@ -1,7 +1,8 @@
 // Where a server's CPU goes during a large upload, by thread and user/system time: the main
 // thread (JavaScript), V8's helper threads (concurrent marking: garbage collection) and libuv's
 // pool (file writes, fsyncs: mostly kernel time). Node names every thread "node", so they are
-// told apart by creation order (#2-#5 V8's helpers, #7-#10 libuv's pool on Node 20).
+// told apart by creation order (#2-#5 V8's helpers, #7-#10 libuv's pool on Node 20; ours' hashing
+// thread, src/storage/hash-thread.ts, starts with the first large upload: #11 or later).
 // Runs raw-sink+fsync, bare @tus/server and ours (built JavaScript) in turn:
 //   node --import tsx bench/tools/thread-cpu.ts [MiB=1024] [chunk MiB=8, 0 = one PATCH] [runs=2]
 //        [--client tus|curl] [--trace-gc] [--root DIR] [--compare-root DIR] [KEY=VALUE ...]

@@ -2,18 +2,16 @@
 // processing need not read a finished upload back to hash it. The running state lives in this
 // process only and is continued only by a write that starts exactly where it ends; anything else
 // (another instance wrote meanwhile, a restart, a write whose stored length is not what was
-// hashed) drops it, and processing makes its own pass over the stored bytes as before.
-import { createHash, type Hash } from 'node:crypto';
+// hashed) drops it, and processing makes its own pass over the stored bytes as before. Uploads
+// larger than the small files are hashed on a hashing thread when one is given (hash-thread.ts).
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { DataStore, type Upload } from '@tus/utils';
 import type { FirstBytes } from '../db/jobs.js';
+import type { HashThreads } from './hash-thread.js';
+import { InlineHash, type ContentDigest, type RunningHash } from './running-hash.js';
 import type { ObjectStorage } from './types.js';
 
-/** The digests of every byte of an upload, hex. */
-export interface ContentDigest {
-  sha256: string;
-  md5: string;
-}
+export type { ContentDigest } from './running-hash.js';
 
 /** How many of an upload's first bytes are kept with its running digest (for the type sniff). */
 export const ARRIVAL_HEAD_BYTES = 64 * 1024;
@@ -31,8 +29,8 @@ export interface ArrivalDigest extends ContentDigest {
 export interface RunningDigest {
   /** Bytes [0, offset) are hashed. */
   offset: number;
-  sha256: Hash;
-  md5: Hash;
+  /** SHA-256 and MD5 of those bytes, here or on the hashing thread. */
+  hash: RunningHash;
   /** The first min(offset, ARRIVAL_HEAD_BYTES) bytes, in arrival order; null once not kept. */
   head: Buffer[] | null;
   headLength: number;
@@ -55,6 +53,11 @@ export interface ArrivalDigestOptions {
    * type sniff, the FSEQ header), so processing need not read its first bytes back.
    */
   summarizeHead?: (head: Buffer) => FirstBytes;
+  /**
+   * Hashes uploads declared larger than `headsUpTo` off the request thread; the small ones stay
+   * here (their finish needs the digest at once).
+   */
+  hashThreads?: HashThreads;
 }
 
 /** The running digests of the uploads this process is receiving, by upload id. */
@@ -66,14 +69,18 @@ export class ArrivalDigests {
   private readonly headsUpTo: number;
   private readonly maxHeads: number;
   private readonly summarizeHead: ((head: Buffer) => FirstBytes) | undefined;
+  private readonly hashThreads: HashThreads | undefined;
+  // Declared lengths of uploads not written to here yet, oldest first.
+  private readonly lengths = new Map<string, number>();
   private heads = 0;
 
-  constructor({ maxUploads = 10_000, maxIdleMs = 24 * 3600_000, headsUpTo = 2 ** 20, maxHeads = 512, summarizeHead }: ArrivalDigestOptions = {}) {
+  constructor({ maxUploads = 10_000, maxIdleMs = 24 * 3600_000, headsUpTo = 2 ** 20, maxHeads = 512, summarizeHead, hashThreads }: ArrivalDigestOptions = {}) {
     this.maxUploads = maxUploads;
     this.maxIdleMs = maxIdleMs;
     this.headsUpTo = headsUpTo;
     this.maxHeads = maxHeads;
     this.summarizeHead = summarizeHead;
+    this.hashThreads = hashThreads;
   }
 
   get size(): number {
@@ -84,25 +91,51 @@ export class ArrivalDigests {
    * The digest of an upload whose `size` bytes all went through this process, or null; either way
    * the state is gone afterwards (the upload is finished).
    */
-  take(uploadId: string, size: number): ArrivalDigest | null {
+  async take(uploadId: string, size: number): Promise<ArrivalDigest | null> {
     const state = this.remove(uploadId);
-    if (!state || state.offset !== size) return null;
+    if (!state) return null;
+    if (state.offset !== size) {
+      this.discard(state);
+      return null;
+    }
     const head = state.head && Buffer.concat(state.head, state.headLength);
-    return { sha256: state.sha256.digest('hex'), md5: state.md5.digest('hex'), head, first: state.first };
+    const digest = await state.hash.digest();
+    return digest && { ...digest, head, first: state.first };
   }
 
   drop(uploadId: string): void {
-    this.remove(uploadId);
+    this.lengths.delete(uploadId);
+    const state = this.remove(uploadId);
+    if (state) this.discard(state);
+  }
+
+  /** Lets a state's hash go (a failed write, a reset, an eviction), in order with its bytes. */
+  discard(state: RunningDigest): void {
+    state.hash.drop();
+  }
+
+  /**
+   * The upload's length as declared to this process (creation, deferred length): decides where
+   * its first write hashes.
+   */
+  declareLength(uploadId: string, length: number): void {
+    this.lengths.delete(uploadId);
+    this.lengths.set(uploadId, length);
+    if (this.lengths.size > this.maxUploads) this.lengths.delete(this.lengths.keys().next().value!);
   }
 
   /** The state a write at `offset` continues (a new one at 0), or null: that write is not hashed. */
   begin(uploadId: string, offset: number): RunningDigest | null {
     const existing = this.remove(uploadId);
     if (existing && existing.offset === offset) return existing;
+    if (existing) this.discard(existing);
     if (offset !== 0) return null;
     this.evict();
+    const length = this.lengths.get(uploadId);
+    this.lengths.delete(uploadId);
     const head = this.heads < this.maxHeads ? [] : null;
-    return { offset: 0, sha256: createHash('sha256'), md5: createHash('md5'), head, headLength: 0, first: null, touchedAt: Date.now() };
+    const hash = (length !== undefined && length > this.headsUpTo && this.hashThreads?.open()) || new InlineHash();
+    return { offset: 0, hash, head, headLength: 0, first: null, touchedAt: Date.now() };
   }
 
   /** A write hashed `state` up to `offset` and the store holds exactly that much: kept. */
@@ -116,6 +149,8 @@ export class ArrivalDigests {
     }
     if (state.head) this.heads += 1;
     this.running.set(uploadId, state);
+    // Nothing held back between writes (an interrupted write's last bytes).
+    void state.hash.flush();
   }
 
   private remove(uploadId: string): RunningDigest | undefined {
@@ -130,21 +165,23 @@ export class ArrivalDigests {
     const idleBefore = Date.now() - this.maxIdleMs;
     for (const [id, state] of this.running) {
       if (this.running.size < this.maxUploads && state.touchedAt >= idleBefore) break;
-      this.remove(id);
+      this.discard(this.remove(id)!);
     }
   }
 }
 
-/** Adds the next bytes of an upload to its running digest (and to its head, while kept). */
-export function absorb(state: RunningDigest, chunk: Buffer): void {
-  state.sha256.update(chunk);
-  state.md5.update(chunk);
+/**
+ * Adds the next bytes of an upload to its running digest (and to its head, while kept); a
+ * promise when no more may be added until it settles (the hashing thread is behind).
+ */
+export function absorb(state: RunningDigest, chunk: Buffer): Promise<void> | undefined {
   if (state.head && state.headLength < ARRIVAL_HEAD_BYTES) {
     // A copy: the chunk's buffer may be pooled and reused.
     const part = Buffer.from(chunk.subarray(0, ARRIVAL_HEAD_BYTES - state.headLength));
     state.head.push(part);
     state.headLength += part.length;
   }
+  return state.hash.update(chunk);
 }
 
 /** Passes bytes through, adding them to the running digest and counting them. */
@@ -154,9 +191,16 @@ class Hasher extends Transform {
     super();
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    absorb(this.state, chunk);
+    const waiting = absorb(this.state, chunk);
     this.seen += chunk.length;
-    callback(null, chunk);
+    if (waiting) waiting.then(() => callback(null, chunk), callback);
+    else callback(null, chunk);
+  }
+  override _flush(callback: TransformCallback): void {
+    // The body's last bytes reach the hash before the store sees its end.
+    const waiting = this.state.hash.flush();
+    if (waiting) waiting.then(() => callback(), callback);
+    else callback();
   }
 }
 
@@ -175,6 +219,7 @@ export class DigestingStore extends DataStore {
   }
 
   override create(upload: Upload): Promise<Upload> {
+    if (upload.size !== undefined) this.digests.declareLength(upload.id, upload.size);
     return this.inner.create(upload);
   }
 
@@ -183,6 +228,7 @@ export class DigestingStore extends DataStore {
   }
 
   override declareUploadLength(id: string, length: number): Promise<void> {
+    this.digests.declareLength(id, length);
     return this.inner.declareUploadLength(id, length);
   }
 
@@ -217,9 +263,11 @@ export class DigestingStore extends DataStore {
         () => null,
       );
       if (after === offset + hasher.seen) this.digests.settle(id, state, after);
+      else this.digests.discard(state);
       throw error;
     }
     if (stored === offset + hasher.seen) this.digests.settle(id, state, stored);
+    else this.digests.discard(state);
     return stored;
   }
 }

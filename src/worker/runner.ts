@@ -63,6 +63,8 @@ export async function startWorker(deps: { sql: postgres.Sql; logger: Logger }, o
   // ending it, so a connection the server ends meanwhile (a restart, a dropped database) would throw.
   const pool = new pg.Pool({ connectionString: options.connectionString, max: options.concurrency + 2 });
   pool.on('error', (error) => deps.logger.warn({ err: error }, 'an idle job-queue connection failed; the pool replaces it'));
+  // A checked-out connection's error reaches its query too; the listener only keeps it from throwing.
+  pool.on('connect', (client) => client.on('error', (error) => deps.logger.warn({ err: error }, 'a job-queue connection failed')));
   let runner: Runner;
   try {
     runner = await run({

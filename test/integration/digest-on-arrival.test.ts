@@ -175,6 +175,30 @@ describe.each<StorageKind>(['file', 's3'])('digest on arrival with %s storage', 
     });
   });
 
+  it('hashes a large upload over many PATCHes on the hashing thread', async () => {
+    const data = randomBytes(6 * 1024 * KiB + 5);
+    const opened = a.hashThreads!.opened;
+    await expectDigested(data, 'arrival', () => upload(data, { endpoint: `${a.url}/files`, filename: 'large.bin', chunkSize: 1024 * KiB }));
+    expect(a.hashThreads!.opened).toBe(opened + 1);
+    expect(a.hashThreads!.inFlightBytes).toBe(0);
+  });
+
+  it('falls back to reading the bytes when the hashing thread dies mid-upload, and hashes the next on a new one', async () => {
+    const data = randomBytes(4 * 1024 * KiB + 3);
+    const half = 2 * 1024 * KiB;
+    await expectDigested(data, 'storage', async () => {
+      const location = (await create(a, data.length)).headers.get('location')!;
+      await patch(location, 0, data.subarray(0, half));
+      await a.hashThreads!.terminate();
+      await patch(location, half, data.subarray(half));
+      return idOf(location);
+    });
+    const next = randomBytes(3 * 1024 * KiB);
+    const opened = a.hashThreads!.opened;
+    await expectDigested(next, 'arrival', () => upload(next, { endpoint: `${a.url}/files`, filename: 'next.bin', chunkSize: 1024 * KiB }));
+    expect(a.hashThreads!.opened).toBe(opened + 1);
+  });
+
   // Last: it replaces `a`.
   it('falls back to reading the bytes after a restart', async () => {
     const data = randomBytes(256 * KiB + 1);
