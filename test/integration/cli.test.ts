@@ -44,7 +44,9 @@ describe('tusvault command line', { timeout: 180_000 }, () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    env = await serverEnv({ databaseUrl: db.url, storage: 'file', extra: { ...jwtEnv(), LOG_LEVEL: 'warn' } });
+    // The server's own reconciler waits 30 days, so only the command's (RECONCILE_AFTER=5m) repairs
+    // the file the reconcile test leaves stuck: the two would race for it.
+    env = await serverEnv({ databaseUrl: db.url, storage: 'file', extra: { ...jwtEnv(), LOG_LEVEL: 'warn', RECONCILE_AFTER: '30d' } });
     // The schema comes from `tusvault migrate`, not from a server start.
     const migrated = await cli('migrate');
     expect(migrated.code, migrated.stderr).toBe(0);
@@ -243,7 +245,7 @@ describe('tusvault command line', { timeout: 180_000 }, () => {
     expect((await waitForFinal(server.url, lost, { headers })).status).toBe('ready');
     await db.sql`update uploads set status = 'processing', updated_at = now() - interval '1 hour' where id = ${lost}`;
 
-    const run = await cli('reconcile', '--json');
+    const run = await tusvault(['reconcile', '--json'], { ...env, RECONCILE_AFTER: '5m' });
     expect(run.code, run.stderr).toBe(0);
     expect((JSON.parse(run.stdout) as { requeued: string[] }).requeued).toContain(lost);
     expect(run.stderr).toMatch(/^processing re-enqueued: [1-9]\d* in \d+\.\d s$/m);
