@@ -235,8 +235,11 @@ class CompletableS3Store extends S3Store {
     const id = metadata.file.id;
     const state = this.writes.get(id);
     if (state) state.lastPart = Math.max(state.lastPart ?? 0, partNumber);
-    const size = state ? await partSize(readStream) : null;
+    // The upload starts at once, as it did before progress was reported: with the part sized first
+    // (an await), a resumed upload after a refused part came out corrupt in CI runs.
+    const sizing = state ? partSize(readStream) : Promise.resolve(null);
     const etag = await super.uploadPart(metadata, readStream, partNumber);
+    const size = await sizing;
     if (state && size !== null) this.reportStoredPart(id, state, partNumber, size);
     return etag;
   }
@@ -344,10 +347,6 @@ class CompletableS3Store extends S3Store {
   }
 }
 
-/**
- * HeadObject's `Restore` header (`ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00
- * GMT"`): null when absent or unreadable.
- */
 /** Streams an object (or a byte range of it) of a bucket. */
 export async function readObject(client: S3, bucket: string, key: string, range?: ByteRange): Promise<Readable> {
   try {
@@ -361,6 +360,10 @@ export async function readObject(client: S3, bucket: string, key: string, range?
   }
 }
 
+/**
+ * HeadObject's `Restore` header (`ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00
+ * GMT"`): null when absent or unreadable.
+ */
 export function parseRestoreHeader(header: string | undefined): ObjectClass['restore'] {
   const ongoing = header ? /ongoing-request="(true|false)"/.exec(header) : null;
   if (!ongoing) return null;
