@@ -6,7 +6,7 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from './tx.js';
 import { JOBS, jobSpec } from './jobs.js';
-import { hasPreviews, ownEarlierCopy, readyBookkeeping, readyOutcome, type ContentFacts, type LinkResult, type StepOptions } from './processing.js';
+import { hasPreviews, linkedResult, ownEarlierCopy, readyBookkeeping, readyOutcome, type ContentFacts, type LinkResult, type StepOptions } from './processing.js';
 
 export interface LinkRequest {
   uploadId: string;
@@ -105,14 +105,6 @@ export async function linkBlobs(db: Executor, requests: readonly LinkRequest[], 
   const byId = new Map(rows.map((row) => [row.id, row]));
   return requests.map(({ uploadId }) => {
     const row = byId.get(uploadId);
-    if (!row) return null;
-    return {
-      linked: true,
-      deduplicated: !row.inserted,
-      ready: row.ready
-        ? { id: uploadId, ownerId: row.owner_id, status: 'ready', completedAt: row.completed_at === null ? null : new Date(row.completed_at) }
-        : null,
-      stepsPending: row.pending,
-    };
+    return row ? linkedResult(uploadId, row) : null;
   });
 }

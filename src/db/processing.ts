@@ -233,6 +233,14 @@ async function linkStatement(
     if (row && row.targeted > 0) return 'contended';
     return { linked: false, deduplicated: false, ready: null, stepsPending: false };
   }
+  return linkedResult(uploadId, { ...row, inserted: row.inserted });
+}
+
+/** What a link statement's row says of the upload it linked (linkBlob's and linkBlobs' own). */
+export function linkedResult(
+  uploadId: string,
+  row: { inserted: boolean; ready: boolean; pending: boolean; owner_id: string; completed_at: string | Date | null },
+): LinkResult {
   return {
     linked: true,
     deduplicated: !row.inserted,

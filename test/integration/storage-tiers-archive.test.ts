@@ -8,7 +8,7 @@ import { access, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, RestoreObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getFile, waitForFinal } from '../support/api.js';
+import { getFile, runCleanup, waitForFinal } from '../support/api.js';
 import { bearer, jwtEnv } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { s3Client, startMoto, type Moto } from '../support/moto.js';
@@ -73,24 +73,10 @@ describe('storage tiers (disk with an archive bucket)', () => {
     await moto?.stop();
   });
 
-  const sweep = async (dryRun: boolean): Promise<TierReport> => {
-    const response = await fetch(`${server.url}/api/admin/uploads/cleanup`, {
-      method: 'POST',
-      headers: { ...admin, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ dryRun }),
-    });
-    expect(response.status).toBe(200);
-    return ((await response.json()) as { tierMoves: TierReport }).tierMoves;
-  };
-  const orphanSweep = async (dryRun: boolean): Promise<{ ids: string[]; count: number; bytes: number }> => {
-    const response = await fetch(`${server.url}/api/admin/uploads/cleanup`, {
-      method: 'POST',
-      headers: { ...admin, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ dryRun }),
-    });
-    expect(response.status).toBe(200);
-    return ((await response.json()) as { orphans: { ids: string[]; count: number; bytes: number } }).orphans;
-  };
+  const sweep = async (dryRun: boolean): Promise<TierReport> =>
+    (await runCleanup<{ tierMoves: TierReport }>(server.url, admin, dryRun)).tierMoves;
+  const orphanSweep = async (dryRun: boolean) =>
+    (await runCleanup<{ orphans: { ids: string[]; count: number; bytes: number } }>(server.url, admin, dryRun)).orphans;
   const keyOf = async (sha: string) => (await db.sql<{ storage_key: string }[]>`select storage_key from blobs where sha256 = ${sha}`)[0]!.storage_key;
   const localPath = (key: string) => path.join(server.env.DATA_DIR!, 'files', key);
   const onDisk = (key: string) => access(localPath(key)).then(() => true, () => false);

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { CopyObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { getFile, waitForFinal } from '../support/api.js';
+import { getFile, runCleanup, waitForFinal } from '../support/api.js';
 import { bearer, jwtEnv } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { s3Client } from '../support/moto.js';
@@ -46,15 +46,8 @@ describe('storage tiers (S3)', () => {
     await db?.drop();
   });
 
-  const sweep = async (dryRun: boolean): Promise<TierReport> => {
-    const response = await fetch(`${server.url}/api/admin/uploads/cleanup`, {
-      method: 'POST',
-      headers: { ...admin, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ dryRun }),
-    });
-    expect(response.status).toBe(200);
-    return ((await response.json()) as { tierMoves: TierReport }).tierMoves;
-  };
+  const sweep = async (dryRun: boolean): Promise<TierReport> =>
+    (await runCleanup<{ tierMoves: TierReport }>(server.url, admin, dryRun)).tierMoves;
   const storageClass = async (key: string) =>
     (await s3().send(new HeadObjectCommand({ Bucket: server.env.S3_BUCKET, Key: key }))).StorageClass ?? 'STANDARD';
   const keyOf = async (sha: string) => (await db.sql<{ storage_key: string }[]>`select storage_key from blobs where sha256 = ${sha}`)[0]!.storage_key;

@@ -39,3 +39,14 @@ export async function waitForFinal(
     { timeoutMs, intervalMs: 50, what: `upload ${id} to reach a final status` },
   );
 }
+
+/** POST /api/admin/uploads/cleanup as an admin: the lifecycle report (an error unless 200). */
+export async function runCleanup<T>(baseUrl: string, adminHeaders: Record<string, string>, dryRun: boolean): Promise<T> {
+  const response = await fetch(`${baseUrl}/api/admin/uploads/cleanup`, {
+    method: 'POST',
+    headers: { ...adminHeaders, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ dryRun }),
+  });
+  if (response.status !== 200) throw new Error(`cleanup answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as T;
+}
