@@ -12,7 +12,7 @@ import { connect, type Database } from './db/client.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { migrateDatabase } from './db/migrate.js';
 import { syncConfiguredEndpoint } from './db/webhooks.js';
-import { uploadRecords } from './db/uploads.js';
+import { tusInfoOf, uploadRecords } from './db/uploads.js';
 import { buildApp, buildBaseApp } from './http/app.js';
 import { databaseGaugeQueries } from './db/metrics-queries.js';
 import { useDatabaseGauges } from './metrics.js';
@@ -110,7 +110,7 @@ export async function start(config: Config, logger: Logger): Promise<Running> {
     // The WEBHOOK_URL endpoint, where the outbox trigger sees it.
     await syncConfiguredEndpoint(database.db, config.webhook);
 
-    const storage = await createStorage(config);
+    const storage = await createStorage(config, { tusInfo: (id) => tusInfoOf(database.db, id) });
     await storage.ping().catch((error: unknown) =>
       logger.error({ err: error }, 'storage is not reachable at start; /readyz will report it until it is'),
     );

@@ -4,8 +4,10 @@
 //   env: PORT, STORE=file|s3, DIR (file), S3_BUCKET, S3_ENDPOINT (s3, path style, test creds),
 //        S3_PART_SIZE; and, for the investigation only (bench --only investigate), knobs that
 //        switch on the fast paths of bench/experiments/fast-path.ts:
-//        BODY=web|node, WRITER=stock|writestream|sink, DURABILITY=none|end|incremental, HWM=bytes
+//        BODY=web|node, WRITER=stock|writestream|sink, DURABILITY=none|end|incremental, HWM=bytes;
+//        KV=memory keeps the tus info in memory instead of `<id>.json` (what one file less costs)
 import { FileStore } from '@tus/file-store';
+import { MemoryKvStore } from '@tus/utils';
 import { S3Store } from '@tus/s3-store';
 import { Server, type DataStore } from '@tus/server';
 import { createFastFileStore, feedNodeRequestsDirectly, type Durability } from '../experiments/fast-path.js';
@@ -28,7 +30,7 @@ if (env.STORE === 's3') {
   const durability = (env.DURABILITY ?? 'none') as Durability;
   datastore =
     writer === 'stock' && durability === 'none'
-      ? new FileStore({ directory: env.DIR! })
+      ? new FileStore({ directory: env.DIR!, ...(env.KV === 'memory' ? { configstore: new MemoryKvStore() } : {}) })
       : createFastFileStore({ directory: env.DIR!, writer, durability, highWaterMark: Number(env.HWM ?? 1 << 20) });
 }
 

@@ -203,6 +203,12 @@ export async function findUpload(db: Executor, id: string): Promise<UploadRow | 
   return row;
 }
 
+/** An upload's record as the tus store reads it (length, metadata), unless its bytes are gone. */
+export async function tusInfoOf(db: Executor, id: string): Promise<UploadRow | undefined> {
+  const row = await findUpload(db, id);
+  return row && row.status !== 'deleted' && row.status !== 'expired' ? row : undefined;
+}
+
 /** An upload whose bytes all arrived: its length and, when hashed on arrival, its digests (and first bytes). */
 export interface FinishedUpload {
   id: string;

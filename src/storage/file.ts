@@ -1,4 +1,5 @@
-// Local-disk storage: @tus/file-store writes <dir>/<id> (bytes) and <dir>/<id>.json (tus info).
+// Local-disk storage: @tus/file-store writes <dir>/<id> (bytes); what it would keep in
+// <dir>/<id>.json (length, metadata) the server reads from the upload's record (tus-info.ts).
 import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
 import { access, constants, mkdir, open, opendir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -7,7 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { reportDurableProgress } from './durable-progress.js';
 import { DurableFileSink } from './file-sink.js';
-import { ERRORS } from '@tus/utils';
+import { RecordTusInfo, type TusInfoLookup } from './tus-info.js';
+import { ERRORS, type Upload } from '@tus/utils';
 import {
   ObjectNotFoundError,
   StorageUnavailableError,
@@ -29,6 +31,26 @@ const MAX_READ_CHUNK = 1024 * 1024;
  * from two 1 MiB buffers in turn and starts fdatasyncs while the body is still arriving.
  */
 class DurableFileStore extends FileStore {
+  override async create(file: Upload): Promise<Upload> {
+    if (!KEY_PATTERN.test(file.id)) throw ERRORS.FILE_NOT_FOUND;
+    const filePath = path.join(this.directory, file.id);
+    // FileStore makes the directory for every upload; it exists (made at start, kept by the
+    // readiness probe), so only a missing one costs the mkdir.
+    await writeFile(filePath, '').catch(async (error: unknown) => {
+      if (!isNotFound(error)) throw error;
+      await mkdir(this.directory, { recursive: true });
+      await writeFile(filePath, '');
+    });
+    await this.configstore.set(file.id, file);
+    file.storage = { type: 'file', path: filePath };
+    return file;
+  }
+
+  /** Uploads expire from the database (the expiry sweep), never by the store's own clock. */
+  override async deleteExpired(): Promise<number> {
+    return 0;
+  }
+
   override async write(readable: Readable, fileId: string, offset: number): Promise<number> {
     if (!KEY_PATTERN.test(fileId)) throw ERRORS.FILE_NOT_FOUND;
     const filePath = path.join(this.directory, fileId);
@@ -47,7 +69,16 @@ function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
-export function createFileStorage(directory: string, options: { expirationMs: number }): ObjectStorage {
+export interface FileStorageOptions {
+  expirationMs: number;
+  /**
+   * Where the tus store reads an upload's length and metadata: its record (the server), or
+   * without one `<id>.json` beside the bytes, as @tus/file-store writes it.
+   */
+  tusInfo?: TusInfoLookup;
+}
+
+export function createFileStorage(directory: string, options: FileStorageOptions): ObjectStorage {
   const root = path.resolve(directory);
   // FileStore makes its directory in the background and throws from that callback when it cannot
   // (an uncaught exception that ends the process): made here first, that is this call's error.
@@ -56,7 +87,11 @@ export function createFileStorage(directory: string, options: { expirationMs: nu
   } catch (error) {
     throw new StorageUnavailableError(`storage directory ${root} cannot be created`, { cause: error });
   }
-  const tusStore = new DurableFileStore({ directory: root, expirationPeriodInMilliseconds: options.expirationMs });
+  const tusStore = new DurableFileStore({
+    directory: root,
+    expirationPeriodInMilliseconds: options.expirationMs,
+    ...(options.tusInfo ? { configstore: new RecordTusInfo(root, options.tusInfo) } : {}),
+  });
 
   // Keys come from our own records, but they are still checked: a key can never leave the root.
   const resolve = (key: string) => {

@@ -1,11 +1,12 @@
 // Chooses the storage backend from configuration.
 import type { Config } from '../config/index.js';
 import { createFileStorage } from './file.js';
+import type { TusInfoLookup } from './tus-info.js';
 import type { ObjectStorage } from './types.js';
 
 export * from './types.js';
 
-export async function createStorage(config: Config): Promise<ObjectStorage> {
+export async function createStorage(config: Config, options: { tusInfo?: TusInfoLookup } = {}): Promise<ObjectStorage> {
   // Expiry is tracked per upload in the database (activity extends it), not by the tus stores.
   const expirationMs = 0;
   if (config.storage === 's3') {
@@ -14,7 +15,8 @@ export async function createStorage(config: Config): Promise<ObjectStorage> {
     const { createS3Storage } = await import('./s3.js');
     return createS3Storage({ ...config.s3, expirationMs });
   }
-  const files = createFileStorage(config.fileStorageDir, { expirationMs });
+  // S3 keeps tus info in `<id>.info` objects of its own; disk storage reads it from records.
+  const files = createFileStorage(config.fileStorageDir, { expirationMs, tusInfo: options.tusInfo });
   if (config.archive) {
     const { createArchivingStorage } = await import('./archive.js');
     return createArchivingStorage(files, config.archive);

@@ -94,8 +94,11 @@ function ascii(s: string): number[] {
   return Array.from(s, (c) => c.charCodeAt(0));
 }
 
+// Compared char by char: sniff tries some thirty signatures on every small upload as it finishes.
 function hasAscii(head: Uint8Array, s: string, at = 0): boolean {
-  return startsWith(head, ascii(s), at);
+  if (head.length < at + s.length) return false;
+  for (let i = 0; i < s.length; i++) if (head[at + i] !== s.charCodeAt(i)) return false;
+  return true;
 }
 
 function readAscii(head: Uint8Array, at: number, length: number): string {

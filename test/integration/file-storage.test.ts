@@ -1,11 +1,13 @@
 // Local-disk storage reads on a real filesystem: whole objects and ranges come back byte-exact,
 // a large object is read in 1 MiB chunks when its size is known (fewer thread-pool round trips
-// for a digest or a scan), and a missing or hostile key is ObjectNotFoundError.
+// for a digest or a scan), and a missing or hostile key is ObjectNotFoundError. Uploads are created
+// in a storage directory removed since the start.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { ERRORS, Upload } from '@tus/utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileStorage } from '../../src/storage/file.js';
 import { ObjectNotFoundError, type ObjectStorage } from '../../src/storage/types.js';
@@ -58,5 +60,17 @@ describe('file storage reads', () => {
   it('reports a missing object and a key outside the store as not found', async () => {
     await expect(storage.read('missing')).rejects.toBeInstanceOf(ObjectNotFoundError);
     await expect(storage.read('../etc/passwd')).rejects.toBeInstanceOf(ObjectNotFoundError);
+  });
+
+  it('creates an upload in a storage directory removed since the start (made again), and refuses an id that is not a key', async () => {
+    const gone = await mkdtemp(path.join(tmpdir(), 'tusvault-file-storage-gone-'));
+    const store = createFileStorage(gone, { expirationMs: 0 }).tusStore;
+    await rm(gone, { recursive: true });
+    await store.create(new Upload({ id: 'again', size: 3, offset: 0, metadata: {} }));
+    expect(await store.write(Readable.from([Buffer.from('abc')]), 'again', 0)).toBe(3);
+    expect((await store.getUpload('again')).offset).toBe(3);
+    expect(await readFile(path.join(gone, 'again'), 'utf8')).toBe('abc');
+    await expect(store.create(new Upload({ id: '../outside', size: 1, offset: 0 }))).rejects.toBe(ERRORS.FILE_NOT_FOUND);
+    await rm(gone, { recursive: true, force: true });
   });
 });

@@ -1,7 +1,11 @@
 // Two server instances on one PostgreSQL and one storage (a shared directory, or one bucket),
-// as behind a plain load balancer: they must behave like one server.
+// as behind a plain load balancer: they must behave like one server. On disk an upload's tus
+// info is its record (one created with its length: what one instance created and wrote, the other
+// continues from the record alone) or, created without a length, its `.json`.
 import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import http from 'node:http';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForFinal } from '../support/api.js';
 import { startTwoInstances, type StorageKind, type TestServer, type TwoInstances } from '../support/server.js';
@@ -101,6 +105,48 @@ describe.each<StorageKind>(['file', 's3'])('two instances with %s storage', (sto
     expect(offset).toBeGreaterThan(0);
     if (offset < data.length) expect((await patch(at(b, location), offset, data.subarray(offset))).status).toBe(204);
     const record = await waitForFinal(a.url, idOf(location));
+    expect(record.sha256).toBe(sha256(data));
+  });
+
+  it('a deferred length declared through one instance is what the other sees, before and after', async () => {
+    const data = randomBytes(3 * MiB + 7);
+    const created = await fetch(`${a.url}/files`, {
+      method: 'POST',
+      headers: { ...TUS, 'Upload-Defer-Length': '1', 'Upload-Metadata': `filename ${Buffer.from('later.bin').toString('base64')}` },
+    });
+    expect(created.status).toBe(201);
+    const location = created.headers.get('location')!;
+    expect((await patch(at(a, location), 0, data.subarray(0, MiB))).status).toBe(204);
+    const before = await fetch(at(a, location), { method: 'HEAD', headers: TUS });
+    expect(before.headers.get('upload-defer-length')).toBe('1');
+    expect(before.headers.get('upload-length')).toBeNull();
+
+    // b declares the length; a, which saw the upload without one, must now see it.
+    const declared = await fetch(at(b, location), {
+      method: 'PATCH',
+      headers: { ...TUS, 'Upload-Offset': String(MiB), 'Upload-Length': String(data.length), 'Content-Type': 'application/offset+octet-stream' },
+      body: Buffer.from(data.subarray(MiB, 2 * MiB)),
+    });
+    expect([declared.status, declared.status === 204 ? '' : await declared.text()]).toEqual([204, '']);
+    const after = await fetch(at(a, location), { method: 'HEAD', headers: TUS });
+    expect(after.headers.get('upload-length')).toBe(String(data.length));
+    expect(after.headers.get('upload-defer-length')).toBeNull();
+    expect(Number(after.headers.get('upload-offset'))).toBe(2 * MiB);
+    // On disk, an upload created without a length keeps its tus info in `<id>.json` (the record
+    // learns a declared length before the store does); one created with its length has none.
+    if (storage === 'file') {
+      const known = await create(b, 10);
+      expect((await patch(at(a, known), 0, randomBytes(4))).status).toBe(204);
+      const files = await readdir(path.join(two.env.DATA_DIR!, 'files'));
+      expect(files).toContain(`${idOf(location)}.json`);
+      expect(files).toContain(idOf(known));
+      expect(files).not.toContain(`${idOf(known)}.json`);
+    }
+    const last = await patch(at(a, location), 2 * MiB, data.subarray(2 * MiB));
+    expect(last.status).toBe(204);
+    expect(last.headers.get('upload-offset')).toBe(String(data.length));
+    const record = await waitForFinal(b.url, idOf(location));
+    expect(record.status).toBe('ready');
     expect(record.sha256).toBe(sha256(data));
   });
 });
