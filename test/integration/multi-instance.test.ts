@@ -1,11 +1,8 @@
 // Two server instances on one PostgreSQL and one storage (a shared directory, or one bucket),
-// as behind a plain load balancer: they must behave like one server. On disk an upload's tus
-// info is its record (one created with its length: what one instance created and wrote, the other
-// continues from the record alone) or, created without a length, its `.json`.
+// as behind a plain load balancer: they must behave like one server (on disk, an upload created
+// with its length is continued from its record alone: test/integration/tus-info.test.ts).
 import { randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
 import http from 'node:http';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForFinal } from '../support/api.js';
 import { startTwoInstances, type StorageKind, type TestServer, type TwoInstances } from '../support/server.js';
@@ -132,16 +129,6 @@ describe.each<StorageKind>(['file', 's3'])('two instances with %s storage', (sto
     expect(after.headers.get('upload-length')).toBe(String(data.length));
     expect(after.headers.get('upload-defer-length')).toBeNull();
     expect(Number(after.headers.get('upload-offset'))).toBe(2 * MiB);
-    // On disk, an upload created without a length keeps its tus info in `<id>.json` (the record
-    // learns a declared length before the store does); one created with its length has none.
-    if (storage === 'file') {
-      const known = await create(b, 10);
-      expect((await patch(at(a, known), 0, randomBytes(4))).status).toBe(204);
-      const files = await readdir(path.join(two.env.DATA_DIR!, 'files'));
-      expect(files).toContain(`${idOf(location)}.json`);
-      expect(files).toContain(idOf(known));
-      expect(files).not.toContain(`${idOf(known)}.json`);
-    }
     const last = await patch(at(a, location), 2 * MiB, data.subarray(2 * MiB));
     expect(last.status).toBe(204);
     expect(last.headers.get('upload-offset')).toBe(String(data.length));
