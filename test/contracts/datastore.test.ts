@@ -1,4 +1,5 @@
-// The DataStore contract (datastore.contract.ts) on both backends as the application builds them,
+// The DataStore contract (datastore.contract.ts) on both backends as the application builds them
+// (disk storage also as the server composes it, its tus info from records),
 // plus what only S3 has: the incomplete trailing part (`<id>.part`) and a multipart upload whose
 // completion can be cut off. Crashes are reproduced by failing the S3 request at that point (a
 // proxy in front of moto): the bucket is left exactly as a process killed there would leave it.
@@ -17,6 +18,7 @@ import {
 import {
   fileBackend,
   MiB,
+  recordedFileBackend,
   readAll,
   s3Backend,
   S3_TEST_PART_SIZE,
@@ -33,6 +35,13 @@ dataStoreContract('file', async () => ({
   ...(await fileBackend()),
   breakSizes,
   // Every byte that reached the file counts (the sink writes what arrived before it closes).
+  offsetAfterBreak: (acknowledged, sent) => acknowledged + sent,
+}));
+
+// As the server composes it: the tus info of an upload comes from its record (src/storage/tus-info.ts).
+dataStoreContract('file, tus info from records', async () => ({
+  ...(await recordedFileBackend()),
+  breakSizes,
   offsetAfterBreak: (acknowledged, sent) => acknowledged + sent,
 }));
 

@@ -8,11 +8,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@tus/utils';
+import { Upload, type DataStore } from '@tus/utils';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
+import { connect } from '../../src/db/client.js';
+import { migrateDatabase } from '../../src/db/migrate.js';
+import { markUploadTerminated, tusInfoOf, uploadRecords } from '../../src/db/uploads.js';
+import { createLogger } from '../../src/logger.js';
 import { createStorage } from '../../src/storage/index.js';
+import type { TusInfoLookup } from '../../src/storage/tus-info.js';
 import type { ObjectStorage } from '../../src/storage/types.js';
+import { createTestDatabase } from './database.js';
 import { createBucket, s3Client } from './moto.js';
 
 export const MiB = 2 ** 20;
@@ -37,10 +43,10 @@ export interface S3Backend extends StorageBackend {
   client: S3Client;
 }
 
-export async function fileBackend(): Promise<StorageBackend> {
+export async function fileBackend(options: { tusInfo?: TusInfoLookup } = {}): Promise<StorageBackend> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tusvault-contract-'));
   const config = loadConfig({ STORAGE: 'file', DATA_DIR: dataDir });
-  const storage = await createStorage(config);
+  const storage = await createStorage(config, options);
   await storage.ping();
   const root = config.fileStorageDir;
   return {
@@ -58,6 +64,41 @@ export async function fileBackend(): Promise<StorageBackend> {
     },
     async close() {
       await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Disk storage as the server composes it: an upload's tus info comes from its record. The record
+ * is made before the store creates the upload and marked terminated before the store removes it,
+ * as the upload endpoint's lifecycle does (hooks/on-upload-create.ts, markUploadTerminated).
+ */
+export async function recordedFileBackend(): Promise<StorageBackend> {
+  const testDb = await createTestDatabase('tvstore');
+  const database = connect(testDb.url, { max: 2 });
+  await migrateDatabase(database.sql, testDb.url, createLogger('error'));
+  const files = await fileBackend({ tusInfo: (id) => tusInfoOf(database.db, id) });
+  const records = uploadRecords(database.db, { quota: loadConfig({}).quota, maxAttempts: 3 });
+  const owner = 'store-contract';
+  const inner = files.storage.tusStore;
+  const tusStore = Object.assign(Object.create(inner) as DataStore, {
+    async create(upload: Upload) {
+      const metadata = upload.metadata ?? {};
+      await records.create({ id: upload.id, ownerId: owner, filename: 'contract.bin', mimeType: null, kind: 'other', size: upload.size ?? null, tusMetadata: metadata, expiresAt: null });
+      return inner.create(upload);
+    },
+    async remove(id: string) {
+      await markUploadTerminated(database.db, id, owner);
+      return inner.remove(id);
+    },
+  });
+  return {
+    ...files,
+    storage: Object.assign(Object.create(files.storage) as ObjectStorage, { tusStore }),
+    async close() {
+      await files.close();
+      await database.close();
+      await testDb.drop();
     },
   };
 }
