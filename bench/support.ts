@@ -186,6 +186,23 @@ export function ourServerEnv(databaseUrl: string, dataDir: string): Record<strin
   };
 }
 
+/**
+ * A diagnostic tool's command line: `--root DIR` (run our server from another checkout),
+ * KEY=VALUE pairs (extra environment for our server) and everything else in order.
+ */
+export function toolArgs(argv: readonly string[] = process.argv.slice(2)): { root: string; env: Record<string, string>; positional: string[] } {
+  let root = ROOT;
+  const env: Record<string, string> = {};
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--root') root = path.resolve(argv[++i]!);
+    else if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(a)) env[a.slice(0, a.indexOf('='))] = a.slice(a.indexOf('=') + 1);
+    else positional.push(a);
+  }
+  return { root, env, positional };
+}
+
 /** Resolves once no upload in `db` is uploading or processing any more. */
 export async function allProcessed(db: BenchDatabase, what = 'all uploads to be processed', timeoutMs = 600_000, intervalMs = 100): Promise<void> {
   await waitFor(

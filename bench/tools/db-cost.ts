@@ -1,14 +1,11 @@
 // What one small upload costs in database work: transactions, rows and PostgreSQL CPU.
 //   node --import tsx bench/tools/db-cost.ts [count=400] [--root DIR]
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { tusUploadMany } from '../clients.js';
-import { ROOT, cpuSecondsOf, createDatabase, postgresCpuByPid, postgresCpuSince, freePort, removeDir, spawnNode, tempDir, allProcessed, ourServerEnv } from '../support.js';
+import { cpuSecondsOf, toolArgs, createDatabase, postgresCpuByPid, postgresCpuSince, freePort, removeDir, spawnNode, tempDir, allProcessed, ourServerEnv } from '../support.js';
 
-const args = process.argv.slice(2);
-const rootAt = args.indexOf('--root');
-const root = rootAt >= 0 ? path.resolve(args.splice(rootAt, 2)[1]!) : ROOT;
-const count = Number(args[0] ?? 400);
+const { root, positional } = toolArgs();
+const count = Number(positional[0] ?? 400);
 
 const db = await createDatabase();
 const dataDir = await tempDir('dbcost');

@@ -7,11 +7,11 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { tusUploadMany } from '../clients.js';
-import { ROOT, createDatabase, freePort, removeDir, spawnNode, tempDir, ourServerEnv } from '../support.js';
+import { ROOT, createDatabase, toolArgs, freePort, removeDir, spawnNode, tempDir, ourServerEnv } from '../support.js';
 
-const count = Number(process.argv[2] ?? 2000);
-const which = process.argv[3] ?? 'both';
-const extra = Object.fromEntries(process.argv.slice(4).filter((a) => a.includes('=')).map((a) => [a.split('=')[0]!, a.slice(a.indexOf('=') + 1)]));
+const { env: extra, positional } = toolArgs();
+const count = Number(positional[0] ?? 2000);
+const which = positional[1] ?? 'both';
 async function measure(name: string, endpoint: string, pid: number) {
   const bodies = () => Array.from({ length: count }, () => randomBytes(64 * 1024));
   await tusUploadMany(endpoint, bodies().slice(0, 200), 32);

@@ -4,20 +4,10 @@
 //   node --import tsx bench/tools/pg-round-trips.ts [count=400] [--root DIR] [KEY=VALUE ...]
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
-import path from 'node:path';
 import { tusUploadMany } from '../clients.js';
-import { ROOT, allProcessed, createDatabase, freePort, ourServerEnv, removeDir, spawnNode, tempDir } from '../support.js';
+import { allProcessed, toolArgs, createDatabase, freePort, ourServerEnv, removeDir, spawnNode, tempDir } from '../support.js';
 
-const argv = process.argv.slice(2);
-let root = ROOT;
-const positional: string[] = [];
-const extra: Record<string, string> = {};
-for (let i = 0; i < argv.length; i++) {
-  const a = argv[i]!;
-  if (a === '--root') root = path.resolve(argv[++i]!);
-  else if (a.includes('=')) extra[a.split('=')[0]!] = a.split('=').slice(1).join('=');
-  else positional.push(a);
-}
+const { root, env: extra, positional } = toolArgs();
 const count = Number(positional[0] ?? 400);
 
 let counting = false;

@@ -4,14 +4,12 @@
 // writes a profile (summarise it with cpuprofile-summary.ts).
 //   node --import tsx bench/tools/processing-cost.ts [count=1500] [--cpu-prof] [KEY=VALUE ...]
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { tusUploadMany } from '../clients.js';
-import { ROOT, cpuSecondsOf, createDatabase, postgresCpuByPid, postgresCpuSince, freePort, removeDir, spawnNode, tempDir, allProcessed, ourServerEnv } from '../support.js';
+import { ROOT, cpuSecondsOf, toolArgs, createDatabase, postgresCpuByPid, postgresCpuSince, freePort, removeDir, spawnNode, tempDir, allProcessed, ourServerEnv } from '../support.js';
 
-const args = process.argv.slice(2);
-const extra = Object.fromEntries(args.filter((a) => a.includes('=')).map((a) => [a.split('=')[0]!, a.slice(a.indexOf('=') + 1)]));
-const count = Number(args.find((a) => /^\d+$/.test(a)) ?? 1500);
-const profile = args.includes('--cpu-prof');
+const { env: extra, positional } = toolArgs();
+const count = Number(positional.find((a) => /^\d+$/.test(a)) ?? 1500);
+const profile = positional.includes('--cpu-prof');
 
 const db = await createDatabase();
 const dataDir = await tempDir('processing');

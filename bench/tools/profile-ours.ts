@@ -8,19 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { tusUploadFile, tusUploadMany } from '../clients.js';
-import { MiB, ROOT, cpuSecondsOf, createDatabase, freePort, randomFile, removeDir, spawnNode, tempDir, allProcessed, ourServerEnv } from '../support.js';
+import { MiB, ROOT, cpuSecondsOf, toolArgs, createDatabase, freePort, randomFile, removeDir, spawnNode, tempDir, allProcessed, ourServerEnv } from '../support.js';
 
-const argv = process.argv.slice(2);
-const mode = argv.shift();
-let root = ROOT;
-const positional: string[] = [];
-const extra: Record<string, string> = {};
-for (let i = 0; i < argv.length; i++) {
-  const a = argv[i]!;
-  if (a === '--root') root = path.resolve(argv[++i]!);
-  else if (a.includes('=')) extra[a.split('=')[0]!] = a.split('=').slice(1).join('=');
-  else positional.push(a);
-}
+const { root, env: extra, positional: [mode, ...positional] } = toolArgs();
 if (mode !== 'small' && mode !== 'patch') throw new Error('usage: profile-ours.ts small|patch ...');
 
 const db = await createDatabase();

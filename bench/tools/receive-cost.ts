@@ -4,11 +4,10 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { tusUploadMany } from '../clients.js';
-import { ROOT, cpuSecondsOf, createDatabase, postgresCpuByPid, postgresCpuSince, freePort, removeDir, spawnNode, tempDir, ourServerEnv } from '../support.js';
+import { ROOT, cpuSecondsOf, toolArgs, createDatabase, postgresCpuByPid, postgresCpuSince, freePort, removeDir, spawnNode, tempDir, ourServerEnv } from '../support.js';
 
-const args = process.argv.slice(2);
-const extra = Object.fromEntries(args.filter((a) => a.includes('=')).map((a) => [a.split('=')[0]!, a.slice(a.indexOf('=') + 1)]));
-const count = Number(args.find((a) => !a.includes('=')) ?? 1000);
+const { env: extra, positional } = toolArgs();
+const count = Number(positional[0] ?? 1000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
 
 async function measure(name: string, endpoint: string, pid: number) {
