@@ -11,6 +11,7 @@ import { DurableFileSink } from './file-sink.js';
 import { RecordTusInfo, type TusInfoLookup } from './tus-info.js';
 import { ERRORS, type Upload } from '@tus/utils';
 import {
+  isMissingFile,
   ObjectNotFoundError,
   StorageUnavailableError,
   type ByteRange,
@@ -37,7 +38,7 @@ class DurableFileStore extends FileStore {
     // FileStore makes the directory for every upload; it exists (made at start, kept by the
     // readiness probe), so only a missing one costs the mkdir.
     await writeFile(filePath, '').catch(async (error: unknown) => {
-      if (!isNotFound(error)) throw error;
+      if (!isMissingFile(error)) throw error;
       await mkdir(this.directory, { recursive: true });
       await writeFile(filePath, '');
     });
@@ -63,10 +64,6 @@ class DurableFileStore extends FileStore {
     }
     return offset + writable.bytesWritten;
   }
-}
-
-function isNotFound(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
 export interface FileStorageOptions {
@@ -111,7 +108,7 @@ export function createFileStorage(directory: string, options: FileStorageOptions
       try {
         handle = await open(resolve(key), 'r');
       } catch (error) {
-        if (isNotFound(error) || error instanceof ObjectNotFoundError) throw new ObjectNotFoundError(key);
+        if (isMissingFile(error) || error instanceof ObjectNotFoundError) throw new ObjectNotFoundError(key);
         throw new StorageUnavailableError(`cannot read ${key}`, { cause: error });
       }
       const length = range ? range.end - range.start + 1 : (expectedSize ?? 0);
@@ -124,7 +121,7 @@ export function createFileStorage(directory: string, options: FileStorageOptions
         const info = await stat(resolve(key));
         return info.isFile() ? info.size : null;
       } catch (error) {
-        if (isNotFound(error) || error instanceof ObjectNotFoundError) return null;
+        if (isMissingFile(error) || error instanceof ObjectNotFoundError) return null;
         throw new StorageUnavailableError(`cannot stat ${key}`, { cause: error });
       }
     },
@@ -150,7 +147,7 @@ export function createFileStorage(directory: string, options: FileStorageOptions
       } catch (error) {
         out.destroy();
         await rm(partial, { force: true });
-        if (isNotFound(error)) throw new ObjectNotFoundError(targetKey);
+        if (isMissingFile(error)) throw new ObjectNotFoundError(targetKey);
         throw new StorageUnavailableError(`cannot assemble ${targetKey}`, { cause: error });
       }
     },
@@ -162,7 +159,7 @@ export function createFileStorage(directory: string, options: FileStorageOptions
         // Same filesystem: an atomic rename, no copy.
         await rename(resolve(fromKey), to);
       } catch (error) {
-        if (isNotFound(error)) throw new ObjectNotFoundError(fromKey);
+        if (isMissingFile(error)) throw new ObjectNotFoundError(fromKey);
         throw new StorageUnavailableError(`cannot move ${fromKey}`, { cause: error });
       }
       await rm(resolve(fromKey) + TUS_INFO_SUFFIX, { force: true });
@@ -194,7 +191,7 @@ export function createFileStorage(directory: string, options: FileStorageOptions
         try {
           dir = await opendir(path.join(root, prefix));
         } catch (error) {
-          if (isNotFound(error)) continue;
+          if (isMissingFile(error)) continue;
           throw error;
         }
         for await (const entry of dir) {

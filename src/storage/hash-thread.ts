@@ -112,7 +112,7 @@ export class HashThreads {
   /** Ends the threads; digests still running are lost. */
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.all(this.slots.map((thread) => thread && !thread.dead && thread.worker.terminate()));
+    await this.terminate();
   }
 
   /** Ends the threads as a crash would (tests): their digests are lost, new uploads get new ones. */
@@ -269,9 +269,7 @@ class ThreadHash implements RunningHash {
 
   drop(): void {
     if (this.lost) return;
-    this.lost = true;
-    this.batch = null;
-    this.batchLength = 0;
+    this.forget();
     this.thread.hashes.delete(this.key);
     if (!this.thread.dead) this.threads.post(this.thread, { op: 'drop', key: this.key });
   }
@@ -284,11 +282,15 @@ class ThreadHash implements RunningHash {
 
   /** @internal The thread died. */
   lose(): void {
+    this.forget();
+    this.whenDigested?.(null);
+    this.whenDigested = null;
+  }
+
+  private forget(): void {
     this.lost = true;
     this.batch = null;
     this.batchLength = 0;
-    this.whenDigested?.(null);
-    this.whenDigested = null;
   }
 
   /** @internal Sends the batch (HashThreads.sendWhenRoom decides when). */

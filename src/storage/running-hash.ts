@@ -2,12 +2,9 @@
 // request thread (small uploads, whose finish needs the digest at once) or on the hashing thread
 // (src/storage/hash-thread.ts).
 import { createHash } from 'node:crypto';
+import type { ContentDigest } from '../db/jobs.js';
 
-/** The digests of every byte of an upload, hex. */
-export interface ContentDigest {
-  sha256: string;
-  md5: string;
-}
+export type { ContentDigest } from '../db/jobs.js';
 
 export interface RunningHash {
   /**

@@ -6,6 +6,7 @@
 // before the store hears of it, and @tus/server must still see it undeclared then) and for
 // metadata whose keys jsonb would reorder (HEAD returns Upload-Metadata as the client sent it).
 import { FileKvStore, Upload, type KvStore } from '@tus/utils';
+import { isMissingFile } from './types.js';
 
 /** The facts of an upload record the store needs (a record row has them). */
 export interface TusInfoRecord {
@@ -56,7 +57,7 @@ export class RecordTusInfo implements KvStore<Upload> {
 
   async delete(id: string): Promise<void> {
     await this.files.delete(id).catch((error: unknown) => {
-      if ((error as NodeJS.ErrnoException)?.code !== 'ENOENT') throw error;
+      if (!isMissingFile(error)) throw error;
     });
   }
 }

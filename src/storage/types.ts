@@ -16,6 +16,11 @@ export interface StoredObject {
   modifiedAt: Date;
 }
 
+/** A filesystem call failed because the file (or a directory on its path) does not exist. */
+export function isMissingFile(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
 export class ObjectNotFoundError extends Error {
   constructor(readonly key: string) {
     super(`stored object ${key} does not exist`);

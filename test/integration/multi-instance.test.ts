@@ -124,7 +124,7 @@ describe.each<StorageKind>(['file', 's3'])('two instances with %s storage', (sto
       headers: { ...TUS, 'Upload-Offset': String(MiB), 'Upload-Length': String(data.length), 'Content-Type': 'application/offset+octet-stream' },
       body: Buffer.from(data.subarray(MiB, 2 * MiB)),
     });
-    expect([declared.status, declared.status === 204 ? '' : await declared.text()]).toEqual([204, '']);
+    expect(declared.status, await declared.text()).toBe(204);
     const after = await fetch(at(a, location), { method: 'HEAD', headers: TUS });
     expect(after.headers.get('upload-length')).toBe(String(data.length));
     expect(after.headers.get('upload-defer-length')).toBeNull();
